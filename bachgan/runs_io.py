@@ -1,0 +1,111 @@
+"""Crash-safe files for run directories: atomic writes and a torn-line-tolerant log.
+
+A reader never sees a half-written file: everything is written to a temporary name
+in the same folder, flushed to disk, then renamed over the target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | os.PathLike, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
+
+
+def read_json(path: str | os.PathLike, default=None):
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return default
+
+
+@contextmanager
+def atomic_dir(final: str | os.PathLike):
+    """Fill a temporary folder, then rename it to `final` in one step.
+
+    Folders whose names end in '.tmp' are incomplete by definition and never loaded.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f"{final.name}.", suffix=".tmp"))
+    try:
+        yield tmp
+        for f in tmp.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def complete_dirs(parent: str | os.PathLike, prefix: str) -> list[Path]:
+    """Completed `prefix-NNNNNN` folders, oldest first (temporary ones excluded)."""
+    parent = Path(parent)
+    if not parent.is_dir():
+        return []
+    found = [
+        d
+        for d in parent.iterdir()
+        if d.is_dir() and d.name.startswith(prefix + "-") and d.name[len(prefix) + 1 :].isdigit()
+    ]
+    return sorted(found, key=lambda d: int(d.name[len(prefix) + 1 :]))
+
+
+def remove_stale_tmp(parent: str | os.PathLike) -> None:
+    """Delete leftovers of writes a killed process never finished."""
+    parent = Path(parent)
+    if parent.is_dir():
+        for d in parent.glob("*.tmp"):
+            shutil.rmtree(d, ignore_errors=True) if d.is_dir() else d.unlink(missing_ok=True)
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """All complete JSON lines; a torn last line (killed mid-write) is ignored."""
+    rows = []
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(row, dict):
+                    rows.append(row)
+    except OSError:
+        pass
+    return rows
+
+
+def append_jsonl(path: str | os.PathLike, row: dict) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def rewrite_jsonl(path: str | os.PathLike, rows: list[dict]) -> None:
+    atomic_write_bytes(path, "".join(json.dumps(r) + "\n" for r in rows).encode())

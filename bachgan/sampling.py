@@ -1,0 +1,283 @@
+"""From a melody to four voices: latents, harmonize(), long melodies, clean-up.
+
+Long melodies are cut into 2-bar windows that overlap by one bar. Each bar has its
+own latent row, and window k uses the rows of its two bars, so neighbouring windows
+share the latent of the bar they overlap; the generator's scores are averaged over
+the overlap before decoding. That keeps harmony and voice leading continuous across
+joins, and all windows go through the generator in one batch.
+
+Clean-up (default on, `raw=True` turns it off) decodes each generated voice with a
+Viterbi pass over the generator's scores: one pitch per step, a cost for every new
+note (no flicker; short notes merge), a cost for big leaps, the voice's choir range
+preferred, and each voice kept on its side of the voices already decided (SATB
+order), working outward from the given voice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bachgan.pianoroll import from_roll, to_roll
+from bachgan.voices import (
+    SATB_RANGES,
+    SILENT,
+    STEPS_PER_BAR,
+    VOICE_NAMES,
+    WINDOW_STEPS,
+    Voices,
+    voice_index,
+)
+
+MAX_BARS = 64
+NOTE_COST = 0.6  # score a new note must earn over holding the current one
+LEAP_COST = 0.08  # per semitone beyond a fourth
+RANGE_COST = 0.3  # per semitone outside the voice's choir range
+REST_SCORE = -0.9  # a voice rests only where the generator scores every pitch below this
+
+
+# ---------------------------------------------------------------- latents
+
+
+def latent_bars(n_bars: int, preset, seed: int | None = None, rng=None) -> np.ndarray:
+    """One latent row per bar, (n_bars, H, C); the same seed gives the same rows anywhere."""
+    import tensorflow as tf
+
+    _, h, c = preset.z_shape
+    shape = (n_bars, h, c)
+    if seed is not None:
+        return tf.random.stateless_truncated_normal(shape, seed=[int(seed), 0]).numpy()
+    rng = rng or np.random.default_rng()
+    z = rng.standard_normal(shape)
+    while (bad := np.abs(z) > 2).any():  # truncated normal, as the seed
+        z[bad] = rng.standard_normal(bad.sum())
+    return z.astype(np.float32)
+
+
+def truncate(z: np.ndarray, scale: float = 1.0, clip: float | None = None) -> np.ndarray:
+    """The truncation trick: scale z toward 0 (and optionally clip) for safer output."""
+    z = np.asarray(z, np.float32) * scale
+    return np.clip(z, -clip, clip) if clip else z
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    """Spherical interpolation, which keeps intermediate latents at a typical norm."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    cos = np.dot(a.ravel(), b.ravel()) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12)
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if omega < 1e-6:
+        return ((1 - t) * a + t * b).astype(np.float32)
+    return ((np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)).astype(
+        np.float32
+    )
+
+
+def random_direction(shape, seed: int) -> np.ndarray:
+    """A unit-free direction with the norm of a typical latent (so steps of 0.1 are small)."""
+    d = np.random.default_rng(seed).standard_normal(shape)
+    return (d / np.linalg.norm(d) * np.sqrt(d.size)).astype(np.float32)
+
+
+def step(z: np.ndarray, direction: np.ndarray, amount: float) -> np.ndarray:
+    return (np.asarray(z) + amount * np.asarray(direction)).astype(np.float32)
+
+
+def reroll_bar(z: np.ndarray, bar: int, seed: int, preset) -> np.ndarray:
+    """New latent for one bar only (row `bar` of the per-bar latents)."""
+    z = np.array(z, np.float32, copy=True)
+    z[bar] = latent_bars(1, preset, seed=seed)[0]
+    return z
+
+
+# ---------------------------------------------------------------- clean-up
+
+
+def _voice_band(v: int, preset) -> np.ndarray:
+    """Cost per pianoroll row for leaving voice v's choir range."""
+    lo, hi = SATB_RANGES[VOICE_NAMES[v]]
+    rows = np.arange(preset.n_pitches) + preset.low
+    return RANGE_COST * (np.maximum(lo - rows, 0) + np.maximum(rows - hi, 0))
+
+
+def viterbi_voice(scores: np.ndarray, allowed: np.ndarray, preset, v: int) -> np.ndarray:
+    """Best pitch path through (T, P) scores; state P is a rest. Returns MIDI pitches."""
+    t_len, n = scores.shape
+    emit = np.concatenate([scores - _voice_band(v, preset), np.full((t_len, 1), REST_SCORE)], 1)
+    emit[:, :n][~allowed] = -np.inf
+    rows = np.arange(n)
+    interval = np.abs(rows[:, None] - rows[None, :])
+    move = np.full((n + 1, n + 1), NOTE_COST)
+    move[:n, :n] += LEAP_COST * np.maximum(interval - 5, 0)
+    np.fill_diagonal(move, 0.0)
+    move[n, n] = 0.0
+    best = emit[0].copy()
+    back = np.zeros((t_len, n + 1), np.int32)
+    for t in range(1, t_len):
+        cand = best[:, None] - move  # from state i to state j
+        back[t] = cand.argmax(0)
+        best = cand.max(0) + emit[t]
+    path = np.empty(t_len, np.int32)
+    path[-1] = int(best.argmax())
+    for t in range(t_len - 1, 0, -1):
+        path[t - 1] = back[t, path[t]]
+    return np.where(path == n, SILENT, path + preset.low)
+
+
+def clean(roll: np.ndarray, melody: Voices, voice: int, preset) -> Voices:
+    """Decode a (T, P, 4) score roll into four clean voices around the given one."""
+    t_len = roll.shape[0]
+    pitches = np.full((t_len, 4), SILENT, np.int16)
+    pitches[:, voice] = melody.pitches[:, 0]
+    rows = np.arange(preset.n_pitches) + preset.low
+    order = list(range(voice - 1, -1, -1)) + list(range(voice + 1, 4))
+    for v in order:
+        neighbour = v + 1 if v < voice else v - 1  # the adjacent voice already decided
+        ref = pitches[:, neighbour].astype(int)
+        if v < voice:  # above: not below the voice underneath
+            allowed = (ref[:, None] < 0) | (rows[None, :] >= ref[:, None])
+        else:
+            allowed = (ref[:, None] < 0) | (rows[None, :] <= ref[:, None])
+        allowed[~allowed.any(1)] = True  # nowhere to go: fall back to anything
+        pitches[:, v] = viterbi_voice(roll[:, :, v], allowed, preset, v)
+    onsets = np.zeros_like(pitches, bool)
+    onsets[:, voice] = melody.onsets[:, 0]
+    return Voices(pitches, onsets)
+
+
+def decode(roll, preset, condition, voice: int, raw: bool = False) -> Voices:
+    """Generator output -> Voices, with the given voice copied from the input note for note.
+
+    `condition` is the melody as a single-voice Voices, or a pitch array (T,) or (T, 4)
+    (then column `voice`).
+    """
+    if not isinstance(condition, Voices):
+        arr = np.asarray(condition)
+        condition = Voices.from_pitches(arr[:, voice] if arr.ndim == 2 else arr)
+    elif condition.n_voices > 1:
+        condition = condition.voice(voice)
+    if raw:
+        out = from_roll(roll, preset.low)
+        p, o = out.pitches.copy(), out.onsets.copy()
+        p[:, voice], o[:, voice] = condition.pitches[:, 0], condition.onsets[:, 0]
+        return Voices(p, o)
+    return clean(np.asarray(roll, np.float32), condition, voice, preset)
+
+
+# ---------------------------------------------------------------- harmonize
+
+
+@dataclass
+class Result:
+    """Four voices plus what it took to make them."""
+
+    voices: Voices
+    voice: int
+    z: np.ndarray
+    seed: int | None
+    raw_roll: np.ndarray
+    cleanup: dict = field(default_factory=dict)
+
+
+def _cleanup_report(raw: Voices, cleaned: Voices, roll: np.ndarray, voice: int) -> dict:
+    others = [v for v in range(4) if v != voice]
+    on = roll[:, :, others] > 0
+    changed = raw.pitches[:, others] != cleaned.pitches[:, others]
+    return {
+        "changed_share": float(changed.mean()),
+        "raw_multi_pitch_share": float((on.sum(1) > 1).mean()),
+        "raw_silent_share": float((~on.any(1)).mean()),
+    }
+
+
+class Harmonizer:
+    """A loaded generator and everything needed to harmonize with it."""
+
+    def __init__(self, checkpoint=None):
+        from bachgan.export import load_generator
+
+        self.generator, self.preset, self.card = load_generator(checkpoint or default_checkpoint())
+        self._predict = None
+
+    def _run(self, cond, z, voice):
+        import tensorflow as tf
+
+        if self._predict is None:
+            self._predict = tf.function(
+                lambda c, zz, v: self.generator([c, zz, v], training=False),
+                reduce_retracing=True,
+            )
+        return self._predict(
+            tf.constant(cond, tf.float32), tf.constant(z, tf.float32), tf.constant(voice, tf.int32)
+        ).numpy()
+
+    def check(self, melody: Voices, voice: int) -> None:
+        from bachgan.melody import MelodyError
+
+        p = self.preset
+        if voice not in p.condition_voices:
+            names = ", ".join(VOICE_NAMES[v] for v in p.condition_voices)
+            raise MelodyError(f"this model harmonizes only a given {names} voice")
+        n_bars = -(-melody.steps // STEPS_PER_BAR)
+        if n_bars > MAX_BARS:
+            raise MelodyError(f"the melody has {n_bars} bars; at most {MAX_BARS} can be harmonized")
+        sounding = melody.pitches[melody.pitches >= 0]
+        if not sounding.size:
+            raise MelodyError("the melody has no notes")
+        if sounding.min() < p.low or sounding.max() >= p.low + p.n_pitches:
+            raise MelodyError(
+                f"the melody goes outside the model's range (MIDI {p.low}-{p.low + p.n_pitches - 1})"
+            )
+
+    def latent(self, melody_steps: int, seed: int | None = None) -> np.ndarray:
+        n_bars = max(2, -(-melody_steps // STEPS_PER_BAR))
+        return latent_bars(n_bars, self.preset, seed=seed)
+
+    def harmonize(
+        self, melody: Voices, voice="soprano", z=None, seed=None, truncation=1.0, raw=False
+    ) -> Result:
+        """Four voices for a melody of any length up to MAX_BARS bars.
+
+        Give `z` (one row per bar, as from `latent()`) or a `seed`; `truncation` scales z.
+        """
+        v = voice_index(voice)
+        melody = melody.voice(0) if melody.n_voices > 1 else melody
+        self.check(melody, v)
+        steps = melody.steps
+        n_bars = max(2, -(-steps // STEPS_PER_BAR))
+        padded = melody.pad_to(n_bars * STEPS_PER_BAR)
+        if z is None:
+            z = self.latent(steps, seed)
+        z = truncate(z, truncation)
+        if z.shape[0] != n_bars:
+            raise ValueError(f"z has {z.shape[0]} bar rows, the melody needs {n_bars}")
+        p = self.preset
+        roll_in = to_roll(padded, p.low, p.n_pitches)  # (T, P, 1)
+        starts = list(range(0, n_bars - 1)) if n_bars > 2 else [0]
+        cond = np.stack([roll_in[s * 16 : s * 16 + WINDOW_STEPS] for s in starts])
+        zs = np.stack([z[s : s + 2] for s in starts])
+        out = self._run(cond, zs, np.full(len(starts), v))
+        total = np.zeros((n_bars * STEPS_PER_BAR, p.n_pitches, 4), np.float32)
+        weight = np.zeros((n_bars * STEPS_PER_BAR, 1, 1), np.float32)
+        for s, w in zip(starts, out):
+            total[s * 16 : s * 16 + WINDOW_STEPS] += w
+            weight[s * 16 : s * 16 + WINDOW_STEPS] += 1
+        roll = total / weight
+        # Padding after the melody is not music: nothing sounds there.
+        roll[steps:] = -1.0
+        raw_voices = decode(roll, p, padded, v, raw=True)
+        result = raw_voices if raw else decode(roll, p, padded, v)
+        report = _cleanup_report(raw_voices, result, roll, v)
+        result = result.slice(0, steps)
+        return Result(result, v, z, seed, roll[:steps], report)
+
+
+def default_checkpoint():
+    """The shipped model under checkpoints/ (BACHGAN_CHECKPOINT overrides)."""
+    import os
+    from pathlib import Path
+
+    env = os.environ.get("BACHGAN_CHECKPOINT")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "checkpoints" / "bachgan-cpu"

@@ -1,0 +1,416 @@
+"""Training runs: a run directory, Keras fit with callbacks, checkpoints and resume.
+
+One Keras epoch is one GAN iteration (steps_per_epoch=1), so `initial_epoch`
+resumes at an exact iteration, callbacks fire per iteration and a stop request
+(SIGTERM/SIGINT) takes effect after the iteration in progress.
+
+Run directory layout (a contract with the app and other tools):
+  config.json     everything needed to reproduce (preset, seed, split, versions)
+  status.json     state running|finished|stopped|failed, pid, iteration, iterations,
+                  started, updated, error
+  metrics.jsonl   one JSON object per iteration (key `iteration`)
+  checkpoints/ckpt-NNNNNN/   full training state (last few kept)
+  exports/export-NNNNNN/     generator weights + model.json for inference
+  samples/iter-NNNNNN.npz (.mid)   fixed held-out melodies with fixed z
+  train.log       what the process printed
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import platform
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bachgan.runs_io import (
+    append_jsonl,
+    atomic_dir,
+    atomic_write_json,
+    complete_dirs,
+    read_json,
+    read_jsonl,
+    remove_stale_tmp,
+    rewrite_jsonl,
+)
+
+KEEP_CHECKPOINTS = 3
+KEEP_EXPORTS = 2
+N_SAMPLES = 8
+N_EVAL = 64
+
+
+class TrainingBusy(RuntimeError):
+    """Another training run holds the machine's training lock."""
+
+
+def lock_path() -> Path:
+    root = os.environ.get("BACHGAN_CACHE") or Path.home() / ".cache" / "bachgan"
+    return Path(root) / "train.lock"
+
+
+def acquire_lock():
+    """One training run per machine. The kernel drops the lock when the process dies,
+    so a crashed run never leaves a stale lock behind."""
+    path = lock_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    f = open(path, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.seek(0)
+        holder = f.read().strip() or "another process"
+        f.close()
+        raise TrainingBusy(f"a training run is already going on this machine ({holder})") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"pid {os.getpid()}")
+    f.flush()
+    return f
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def device_name() -> str:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return f"GPU x{len(gpus)}"
+    cpu = platform.processor() or "CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU ({os.cpu_count()} cores, {cpu})"
+
+
+def versions() -> dict:
+    import keras
+    import music21
+    import tensorflow as tf
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "music21": str(music21.__version__),
+    }
+
+
+class Status:
+    """status.json, rewritten atomically on every change."""
+
+    def __init__(self, run_dir: Path, **fields):
+        self.path = run_dir / "status.json"
+        self.data = {"state": "running", "pid": os.getpid(), "error": None, **fields}
+
+    def update(self, **fields):
+        self.data.update(fields, updated=now())
+        atomic_write_json(self.path, self.data)
+
+
+def sample_set(corpus, preset, n: int, seed: int = 1234):
+    """Fixed held-out windows (validation split) with a condition voice each."""
+    from bachgan.data import stack_windows
+
+    ws = corpus.windows("valid") or corpus.windows("test")
+    idx = np.linspace(0, len(ws) - 1, n).astype(int)
+    voices = np.array([preset.condition_voices[i % len(preset.condition_voices)] for i in range(n)])
+    return stack_windows([ws[i] for i in idx]), voices
+
+
+class RunCallback:
+    """Logs, checkpoints, samples and status per iteration. Built lazily on keras."""
+
+    @staticmethod
+    def make(run):
+        import keras
+
+        class _Callback(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.t0 = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                run.end_iteration(epoch + 1, logs or {}, time.perf_counter() - self.t0)
+
+        return _Callback()
+
+
+class Run:
+    """One training run in a directory: create or resume, then `fit`."""
+
+    def __init__(
+        self,
+        run_dir,
+        preset="cpu",
+        iterations=None,
+        resume=False,
+        seed=0,
+        strategy="default",
+        data="music21",
+        jit=True,
+        log=print,
+        **overrides,
+    ):
+        self.dir = Path(run_dir)
+        self.log = log
+        self.resume = resume
+        config = read_json(self.dir / "config.json")
+        if resume:
+            if not config:
+                raise FileNotFoundError(f"nothing to resume: {self.dir / 'config.json'} is missing")
+            if iterations:
+                config["iterations"] = int(iterations)
+        else:
+            if config:
+                raise FileExistsError(
+                    f"{self.dir} already holds a run; use --resume or a new folder"
+                )
+            from bachgan.model import get_preset
+
+            p = get_preset(preset, **overrides)
+            config = {
+                "preset": p.to_dict(),
+                "iterations": int(iterations or 2000),
+                "seed": int(seed),
+                "strategy": strategy,
+                "data": str(data),
+                "jit_compile": bool(jit),
+                "created": now(),
+                "versions": versions(),
+            }
+        self.config = config
+
+    # -- state on disk
+
+    def start_iteration(self) -> int:
+        ckpts = complete_dirs(self.dir / "checkpoints", "ckpt")
+        return int(ckpts[-1].name.split("-")[1]) if ckpts else 0
+
+    def _trim_metrics(self, start: int):
+        """Keep exactly one line per iteration up to `start` (repairs a torn line)."""
+        path = self.dir / "metrics.jsonl"
+        rows = [r for r in read_jsonl(path) if isinstance(r.get("iteration"), int)]
+        kept = {r["iteration"]: r for r in rows if r["iteration"] <= start}
+        rewrite_jsonl(path, [kept[i] for i in sorted(kept)])
+
+    # -- the loop
+
+    def fit(self) -> dict:
+        import keras
+        import tensorflow as tf
+
+        from bachgan.data import load_corpus, make_dataset, stack_windows
+        from bachgan.model import WGANGP, Preset
+
+        lock = acquire_lock()
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            for sub in ("checkpoints", "exports", "samples"):
+                remove_stale_tmp(self.dir / sub)
+            cfg = self.config
+            p = Preset.from_dict(cfg["preset"])
+            self.preset = p
+            start = self.start_iteration() if self.resume else 0
+            self._trim_metrics(start)
+            corpus = load_corpus(cfg["data"])
+            cfg["split"] = corpus.split_names()
+            cfg["skipped"] = corpus.skipped
+            cfg["device"] = device_name()
+            atomic_write_json(self.dir / "config.json", cfg)
+            self.status = Status(
+                self.dir,
+                started=now(),
+                iterations=cfg["iterations"],
+                iteration=start,
+                device=cfg["device"],
+                preset=p.name,
+            )
+            self.status.update()
+
+            keras.utils.set_random_seed(cfg["seed"])
+            strategy = (
+                tf.distribute.MirroredStrategy(_mirrored_devices())
+                if cfg["strategy"] == "mirrored"
+                else tf.distribute.get_strategy()
+            )
+            with strategy.scope():
+                gan = WGANGP(p, seed=cfg["seed"])
+                gan.compile(jit_compile=cfg["jit_compile"] and cfg["strategy"] != "mirrored")
+            self.gan = gan
+            self.ckpt = tf.train.Checkpoint(
+                generator=gan.generator,
+                critic=gan.critic,
+                g_optimizer=gan.g_optimizer,
+                c_optimizer=gan.c_optimizer,
+                rng=gan.rng,
+            )
+            if start:
+                self.ckpt.read(str(self.dir / "checkpoints" / f"ckpt-{start:06d}" / "ckpt"))
+                self.log(f"resumed from iteration {start}")
+
+            train = stack_windows(corpus.windows("train", p.hop))
+            ds = make_dataset(train, p, seed=cfg["seed"], start_iteration=start)
+            self.samples = sample_set(corpus, p, N_SAMPLES)
+            self.eval_set = sample_set(corpus, p, N_EVAL, seed=99)
+            self.sample_z = np.asarray(
+                tf.random.stateless_truncated_normal((N_SAMPLES, *p.z_shape), seed=[7, 7])
+            )
+            self.stop_requested = False
+            self._install_signals()
+            if start < cfg["iterations"]:
+                gan.fit(
+                    ds,
+                    epochs=cfg["iterations"],
+                    initial_epoch=start,
+                    steps_per_epoch=1,
+                    callbacks=[RunCallback.make(self)],
+                    verbose=2,
+                )
+            done = self.status.data["iteration"]
+            if done > self.start_iteration():
+                self.save(done)
+            state = "finished" if done >= cfg["iterations"] else "stopped"
+            self.status.update(state=state, pid=None)
+            return self.status.data
+        except BaseException as err:
+            if hasattr(self, "status"):
+                self.status.update(state="failed", pid=None, error=f"{type(err).__name__}: {err}")
+            raise
+        finally:
+            lock.close()
+
+    def _install_signals(self):
+        def request_stop(signum, frame):
+            self.stop_requested = True
+            self.gan.stop_training = True
+            self.log(f"signal {signum}: stopping after this iteration")
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, request_stop)
+
+    def end_iteration(self, iteration: int, logs: dict, seconds: float):
+        p = self.preset
+        row = {"iteration": iteration, "seconds": round(seconds, 4), "time": time.time()}
+        row.update({k: float(v) for k, v in logs.items()})
+        if iteration % p.metrics_every == 0 or iteration == self.config["iterations"]:
+            try:
+                row.update(self.musical_metrics())
+            except Exception as err:  # a metrics bug must not cost the training run
+                row["music_error"] = f"{type(err).__name__}: {err}"
+        append_jsonl(self.dir / "metrics.jsonl", row)
+        if iteration % p.sample_every == 0:
+            try:
+                self.write_samples(iteration)
+            except Exception as err:
+                self.log(f"samples at iteration {iteration} failed: {err}")
+        if iteration % p.checkpoint_every == 0:
+            self.save(iteration)
+        self.status.update(iteration=iteration)
+
+    def generate(self, pitches, voices, z):
+        from bachgan.pianoroll import to_roll
+        from bachgan.voices import Voices
+
+        p = self.preset
+        rolls = np.stack([to_roll(Voices.from_pitches(w), p.low, p.n_pitches) for w in pitches])
+        cond = np.take_along_axis(rolls, voices[:, None, None, None], axis=-1)
+        return np.asarray(self.gan.generator([cond, z, voices], training=False))
+
+    def musical_metrics(self) -> dict:
+        """Metrics of fixed held-out melodies, after the default clean-up."""
+        try:
+            from bachgan import metrics, sampling
+        except ImportError:
+            return {}
+        pitches, voices = self.eval_set
+        z = sampling_z(len(pitches), self.preset, seed=99)
+        raw = self.generate(pitches, voices, z)
+        results = [sampling.decode(r, self.preset, w, v) for r, w, v in zip(raw, pitches, voices)]
+        return {f"music/{k}": float(v) for k, v in metrics.batch_metrics(results).items()}
+
+    def write_samples(self, iteration: int):
+        from bachgan.runs_io import atomic_write_bytes
+
+        pitches, voices = self.samples
+        raw = self.generate(pitches, voices, self.sample_z)
+        path = self.dir / "samples" / f"iter-{iteration:06d}.npz"
+        path.parent.mkdir(exist_ok=True)
+        import io
+
+        buf = io.BytesIO()
+        np.savez_compressed(
+            buf,
+            roll=raw.astype(np.float16),
+            melody=pitches,
+            voice=voices,
+            low=self.preset.low,
+            iteration=iteration,
+        )
+        atomic_write_bytes(path, buf.getvalue())
+        try:
+            from bachgan import midi, sampling
+        except ImportError:
+            return
+        pieces = [sampling.decode(r, self.preset, w, v) for r, w, v in zip(raw, pitches, voices)]
+        from bachgan.voices import Voices
+
+        joined = Voices(
+            np.concatenate([x.pitches for x in pieces]), np.concatenate([x.onsets for x in pieces])
+        )
+        atomic_write_bytes(path.with_suffix(".mid"), midi.to_midi_bytes(joined))
+
+    def save(self, iteration: int):
+        from bachgan.export import write_export
+
+        with atomic_dir(self.dir / "checkpoints" / f"ckpt-{iteration:06d}") as tmp:
+            self.ckpt.write(str(tmp / "ckpt"))
+            atomic_write_json(tmp / "meta.json", {"iteration": iteration, "time": now()})
+        write_export(
+            self.gan.generator,
+            self.preset,
+            self.dir / "exports" / f"export-{iteration:06d}",
+            iteration=iteration,
+            run=self.dir.name,
+            seed=self.config["seed"],
+            data=self.config["data"],
+            saved=now(),
+        )
+        for old in complete_dirs(self.dir / "checkpoints", "ckpt")[:-KEEP_CHECKPOINTS]:
+            shutil.rmtree(old, ignore_errors=True)
+        for old in complete_dirs(self.dir / "exports", "export")[:-KEEP_EXPORTS]:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def sampling_z(n, preset, seed):
+    from bachgan.model import sample_z
+
+    return np.asarray(sample_z(n, preset, seed=seed))
+
+
+def _mirrored_devices():
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    return [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+
+
+def train(run_dir, **kw) -> dict:
+    """Create (or with resume=True continue) a run and train it to the end."""
+    return Run(run_dir, **kw).fit()
+
+
+if __name__ == "__main__":  # pragma: no cover - use `python -m bachgan train`
+    sys.exit("use: python -m bachgan train --run-dir DIR")
