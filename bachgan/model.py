@@ -183,6 +183,7 @@ class WGANGP(keras.Model):
         self.generator = build_generator(preset)
         self.critic = build_critic(preset)
         self.rng = tf.random.Generator.from_seed(seed)
+        self.built = True  # both halves are functional models, built on creation
 
     def compile(self, g_optimizer=None, c_optimizer=None, **kw):
         p = self.preset

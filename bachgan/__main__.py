@@ -1,0 +1,250 @@
+"""Command line: python -m bachgan {prepare-data,train,harmonize,evaluate,info,bench}.
+
+Input errors print one line per bad input on stderr and exit with status 2; the
+other inputs are still processed. No traceback for input errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+INPUT_ERROR = 2
+
+
+def _voices_arg(text: str) -> tuple[int, ...]:
+    from bachgan.voices import voice_index
+
+    try:
+        return tuple(sorted({voice_index(v.strip()) for v in text.split(",") if v.strip()}))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
+def cmd_prepare_data(args) -> int:
+    from bachgan.data import cache_path, load_corpus
+
+    corpus = load_corpus(
+        args.source, **({"rebuild": args.rebuild} if args.source == "music21" else {})
+    )
+    print(
+        json.dumps(
+            {
+                "source": corpus.source,
+                "cache": str(cache_path()) if args.source == "music21" else None,
+                "chorales": {k: len(v) for k, v in corpus.splits.items()},
+                "windows": {k: len(corpus.windows(k)) for k in corpus.splits},
+                "skipped": corpus.skipped,
+            },
+            indent=1,
+        )
+    )
+    return 0
+
+
+def cmd_train(args) -> int:
+    from bachgan.train import TrainingBusy, train
+
+    overrides = {"condition_voices": args.condition_voices} if args.condition_voices else {}
+    try:
+        status = train(
+            args.run_dir,
+            preset=args.preset,
+            iterations=args.iterations,
+            resume=args.resume,
+            seed=args.seed,
+            strategy=args.strategy,
+            data=args.data,
+            jit=not args.no_jit,
+            **overrides,
+        )
+    except (TrainingBusy, FileExistsError, FileNotFoundError, ValueError) as err:
+        print(f"bachgan train: {err}", file=sys.stderr)
+        return INPUT_ERROR
+    print(json.dumps(status))
+    return 0
+
+
+def cmd_info(args) -> int:
+    from bachgan.model import build_critic, build_generator, count_params, get_preset
+
+    out = {}
+    if args.checkpoint:
+        from bachgan.export import load_generator
+
+        gen, preset, card = load_generator(args.checkpoint)
+        out["checkpoint"] = card
+    else:
+        preset = get_preset(args.preset)
+        gen = build_generator(preset)
+    out["config"] = preset.to_dict()
+    out["generator_params"] = count_params(gen)
+    out["critic_params"] = count_params(build_critic(preset))
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+def read_melody(path: Path, voice: str):
+    """A .mid/.midi file or a .txt file in the text notation -> (melody, report)."""
+    from bachgan.melody import MAX_UPLOAD_BYTES, MelodyError, melody_from_midi, melody_from_text
+
+    suffix = path.suffix.lower()
+    if suffix not in (".mid", ".midi", ".txt"):
+        raise MelodyError("expected a .mid, .midi or .txt file")
+    try:
+        if path.stat().st_size > MAX_UPLOAD_BYTES * (1 if suffix != ".txt" else 1):
+            raise MelodyError(f"the file is larger than {MAX_UPLOAD_BYTES:,} bytes")
+        data = path.read_bytes()
+    except OSError as err:
+        raise MelodyError(f"cannot read the file ({err.strerror or err})") from None
+    if suffix == ".txt":
+        return melody_from_text(data.decode("utf-8", errors="replace"), voice)
+    return melody_from_midi(data, voice)
+
+
+def cmd_harmonize(args) -> int:
+    from bachgan import audio, midi
+    from bachgan.melody import MelodyError
+    from bachgan.sampling import Harmonizer
+
+    try:
+        harmonizer = Harmonizer(args.checkpoint)
+    except (FileNotFoundError, ValueError, OSError) as err:
+        print(f"bachgan harmonize: cannot load the model: {err}", file=sys.stderr)
+        return INPUT_ERROR
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for name in args.melodies:
+        path = Path(name)
+        try:
+            melody, report = read_melody(path, args.voice)
+            result = harmonizer.harmonize(melody, args.voice, seed=args.seed, raw=args.raw)
+        except MelodyError as err:
+            print(f"{path}: {err}", file=sys.stderr)
+            failed += 1
+            continue
+        stem = out_dir / path.stem
+        pm_bytes = midi.to_midi_bytes(result.voices, tempo=args.tempo)
+        stem.with_suffix(".mid").write_bytes(pm_bytes)
+        written = [str(stem.with_suffix(".mid"))]
+        if args.wav:
+            wav = audio.render_wav(pm_bytes)
+            stem.with_suffix(".wav").write_bytes(wav.wav)
+            written.append(
+                str(stem.with_suffix(".wav")) + (" (fallback synth)" if wav.is_fallback else "")
+            )
+        if args.musicxml:
+            stem.with_suffix(".musicxml").write_bytes(
+                midi.to_musicxml(result.voices, args.tempo, title=path.stem)
+            )
+            written.append(str(stem.with_suffix(".musicxml")))
+        print(
+            f"{path}: {', '.join(written)}; import: {report}; clean-up changed "
+            f"{result.cleanup.get('changed_share', 0):.0%} of generated steps"
+        )
+    return INPUT_ERROR if failed else 0
+
+
+def cmd_evaluate(args) -> int:
+    from bachgan.evaluate import evaluate, table
+    from bachgan.sampling import Harmonizer
+
+    harmonizer = Harmonizer(args.checkpoint)
+    result = evaluate(harmonizer, max_windows=args.windows, seed=args.seed)
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        m = result["model"]
+        print(
+            f"model {m['path']} (preset {m['preset']}, iteration {m['iteration']}), "
+            f"{result['windows']} held-out windows per voice + {len(result['tunes'])} tunes\n"
+        )
+        print(table(result))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from bachgan.bench import run_bench
+
+    result = run_bench(preset=args.preset, iterations=args.iterations, checkpoint=args.checkpoint)
+    print(json.dumps(result, indent=None if args.json else 1))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m bachgan", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("prepare-data", help="parse and cache the chorales")
+    p.add_argument("--source", default="music21", help="'music21' or a JSB .json/.npz path")
+    p.add_argument("--rebuild", action="store_true", help="ignore the cache and parse again")
+    p.set_defaults(func=cmd_prepare_data)
+
+    p = sub.add_parser("train", help="train (or resume) a run in a directory")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--preset", default="cpu", choices=["seed", "cpu", "tiny"])
+    p.add_argument("--iterations", type=_positive)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--strategy", default="default", choices=["default", "mirrored"])
+    p.add_argument("--data", default="music21", help="'music21' or a JSB .json/.npz path")
+    p.add_argument("--condition-voices", type=_voices_arg, help="e.g. soprano or soprano,bass")
+    p.add_argument("--no-jit", action="store_true", help="do not compile the step with XLA")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("harmonize", help="melody files -> four-voice MIDI (WAV, MusicXML)")
+    p.add_argument("melodies", nargs="+", metavar="MELODY", help=".mid/.midi or .txt files")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--voice", default="soprano", choices=["soprano", "alto", "tenor", "bass"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint", help="a run directory or an export folder")
+    p.add_argument("--tempo", type=float, default=80.0)
+    p.add_argument("--wav", action="store_true")
+    p.add_argument("--musicxml", action="store_true")
+    p.add_argument("--raw", action="store_true", help="skip the clean-up")
+    p.set_defaults(func=cmd_harmonize)
+
+    p = sub.add_parser("evaluate", help="metrics on held-out melodies beside Bach's")
+    p.add_argument("--checkpoint")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--windows", type=_positive, help="at most this many test windows per voice")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("info", help="config and parameter counts as JSON")
+    p.add_argument("--preset", default="seed", choices=["seed", "cpu", "tiny"])
+    p.add_argument("--checkpoint")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("bench", help="speed of training and harmonizing, as JSON")
+    p.add_argument("--preset", choices=["seed", "cpu", "tiny"])
+    p.add_argument("--iterations", type=_positive, default=3)
+    p.add_argument("--checkpoint")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Chorale parsing, windows, splits and the tf.data pipeline, on the real corpus."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from music21 import corpus as m21corpus
+
+from bachgan import data
+from bachgan.model import get_preset
+from bachgan.pianoroll import from_roll, to_roll
+from bachgan.voices import Voices
+
+
+def _path(name):
+    return str(next(p for p in m21corpus.getComposer("bach") if p.name.startswith(name + ".")))
+
+
+def test_parse_real_chorale_keeps_onsets_pickup_and_key():
+    name, ch, why = data.parse_chorale(_path("bwv253"))
+    assert why == "" and ch is not None and name == "bwv253"
+    v = ch.voices
+    assert v.n_voices == 4
+    means = [v.pitches[:, i][v.pitches[:, i] >= 0].mean() for i in range(4)]
+    assert means == sorted(means, reverse=True), "voices are in SATB order"
+    # Repeated notes stay separate: some onsets fall where the pitch does not change.
+    same = (v.pitches[1:] == v.pitches[:-1]) & (v.pitches[1:] >= 0)
+    assert (v.onsets[1:] & same).any()
+    assert ch.key and ch.meter in data.BAR_STEPS_OK
+
+
+def test_parse_skips_with_reasons():
+    _, ch, why = data.parse_chorale(_path("bwv1.6"))  # horn part beside SATB
+    assert ch is None and "5 parts" in why
+
+
+def test_pickup_aligns_bar_lines(corpus):
+    """With the pickup padded, every chorale's first downbeat is at step 16 or 0."""
+    for ch in corpus.splits["train"][:40]:
+        first = np.argmax((ch.voices.pitches >= 0).any(1))
+        assert first < 16
+
+
+def test_cache_refuses_corrupt_or_older_files(tmp_path, monkeypatch, isolated_cache):
+    path = data.cache_path()
+    good = path.read_bytes()
+    monkeypatch.setenv("BACHGAN_CACHE", str(tmp_path))
+    bad = data.cache_path()
+    bad.write_bytes(good[: len(good) // 2])
+    with pytest.raises(Exception):
+        data._load_cache(bad)
+    bad.write_bytes(good)
+    assert data._load_cache(bad).splits["train"]
+    # An older format version is refused too, so load_music21 parses afresh.
+    monkeypatch.setattr(data, "CACHE_VERSION", data.CACHE_VERSION + 1)
+    with pytest.raises(ValueError, match="old cache"):
+        data._load_cache(bad)
+
+
+def test_split_is_by_chorale_and_deterministic(corpus):
+    names = corpus.split_names()
+    sets = {k: set(v) for k, v in names.items()}
+    assert not sets["train"] & sets["test"] and not sets["train"] & sets["valid"]
+    assert all(data.split_of(n) == k for k, v in names.items() for n in v)
+    assert len(sets["test"]) >= 20 and len(sets["train"]) > 200
+
+
+def test_no_test_window_reaches_training(corpus):
+    """Every window the pipeline yields comes from a training chorale."""
+    p = get_preset("tiny", transpose=(0, 0), condition_voices=(0,))
+    train = data.stack_windows(corpus.windows("train"))
+    held = data.stack_windows(corpus.windows("test") + corpus.windows("valid"))
+    train_keys = {w.tobytes() for w in train}
+    held_only = {w.tobytes() for w in held} - train_keys
+    ds = data.make_dataset(train, p, seed=0)
+    seen = 0
+    for roll, cond, voice in ds.take(60):
+        for r in roll.numpy():
+            key = from_roll(r, p.low).pitches.tobytes()
+            assert key not in held_only
+            seen += key in train_keys
+    # Decoding merges repeated notes, so compare on pitches only; all must be training windows.
+    assert seen == 60 * p.batch_size * p.critic_steps
+
+
+def test_windows_every_bar(corpus):
+    ch = corpus.splits["train"][0]
+    ws = data.windows(ch.voices, hop=16)
+    assert len(ws) == (ch.voices.steps - 32) // 16 + 1
+    assert all(w.steps == 32 for w in ws)
+    assert ws[1].pitches[:16].tolist() == ws[0].pitches[16:].tolist()
+
+
+def test_roll_round_trip():
+    v = Voices.from_pitches(np.array([[72, 67, 64, 48], [72, 67, -1, 48], [74, 65, 62, 43]]))
+    roll = to_roll(v, low=28, n_pitches=64)
+    assert roll.shape == (3, 64, 4) and set(np.unique(roll)) == {-1.0, 1.0}
+    assert from_roll(roll, 28) == v
+    with pytest.raises(ValueError):
+        to_roll(Voices.from_pitches(np.array([[100]])), low=28, n_pitches=64)
+
+
+def test_augmentation_stays_in_range(corpus):
+    p = get_preset("tiny")
+    train = data.stack_windows(corpus.windows("train"))
+    lo, hi = data.shift_bounds(train, p.low, p.n_pitches, p.transpose)
+    assert lo.min() >= -5 and hi.max() <= 6
+    ds = data.make_dataset(train, p, seed=1)
+    shifts = set()
+    for roll, cond, voice in ds.take(10):
+        r = roll.numpy()
+        assert r.shape[1:] == (32, p.n_pitches, 4)
+        on = r > 0
+        assert (on.sum(2) <= 1).all(), "one pitch per voice and step"
+        c = cond.numpy()[..., 0]
+        v = voice.numpy()
+        assert np.array_equal(c, r[np.arange(len(v)), :, :, v]), "condition is that voice's track"
+        assert set(v) <= set(p.condition_voices)
+    # Transpositions vary: compare mean pitch of the same first window in two epochs is hard,
+    # so check that rolls use rows outside the untransposed range at least sometimes.
+    lowest = min(int(w[w >= 0].min()) for w in train)
+    for roll, _, _ in ds.take(30):
+        rows = np.nonzero((roll.numpy() > 0).any((0, 1, 3)))[0]
+        shifts.add(int(rows.min()) + p.low - lowest)
+    assert min(shifts) < 0 or max(shifts) > 0
+
+
+def test_jsb_json_and_npz(tmp_path):
+    doc = {"train": [[[72, 67, 64, 48], [72, 67, 64, -1]]], "valid": [], "test": []}
+    path = tmp_path / "jsb.json"
+    path.write_text(json.dumps(doc))
+    c = data.load_jsb(path)
+    assert c.splits["train"][0].voices.pitches.tolist() == [[72, 67, 64, 48], [72, 67, 64, -1]]
+    arr = np.array([[72.0, 67.0, 64.0, np.nan]])
+    npz = tmp_path / "jsb.npz"
+    np.savez(
+        npz,
+        train=np.array([arr], dtype=object),
+        valid=np.array([], dtype=object),
+        test=np.array([], dtype=object),
+    )
+    assert data.load_jsb(npz).splits["train"][0].voices.pitches.tolist() == [[72, 67, 64, -1]]
+
+
+def test_shared_jsb_file_loads_when_present():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "shared" / "data" / "Jsb16thSeparated.json"
+    if not path.is_file():
+        pytest.skip("the shared JSB copy is only on the development machine")
+    c = data.load_jsb(path)
+    assert {k: len(v) for k, v in c.splits.items()} == {"train": 229, "valid": 76, "test": 77}

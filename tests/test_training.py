@@ -1,0 +1,180 @@
+"""The seed's model, the WGAN-GP step and resumable training runs (real TensorFlow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bachgan.export import load_generator
+from bachgan.model import (
+    WGANGP,
+    build_critic,
+    build_generator,
+    count_params,
+    get_preset,
+    gradient_penalty,
+)
+from bachgan.runs_io import read_jsonl
+from bachgan.train import train
+
+ROOT = Path(__file__).resolve().parent.parent
+QUIET = {"log": lambda *a: None}
+
+
+def test_seed_parameter_counts():
+    p = get_preset("seed")
+    assert count_params(build_generator(p)) == 8_273_540
+    assert count_params(build_critic(p)) == 2_766_785
+    assert p.z_shape == (2, 8, 512)
+
+
+def test_multi_voice_generator_shapes():
+    p = get_preset("tiny")
+    g = build_generator(p)
+    out = g([np.zeros((2, 32, 64, 1)), np.zeros((2, *p.z_shape)), np.array([0, 3])])
+    assert out.shape == (2, 32, 64, 4)
+    assert float(tf.reduce_max(tf.abs(out))) <= 1.0
+
+
+def test_gradient_penalty_hand_computed():
+    """A linear critic D(x) = sum(w * x) has gradient w everywhere: GP = (|w| - 1)^2."""
+    x = keras.Input((2, 2, 1))
+    c = keras.Input((2, 2, 1))
+    v = keras.Input((), dtype="int32")
+    dense = keras.layers.Dense(1, use_bias=False)
+    critic = keras.Model([x, c, v], dense(keras.layers.Flatten()(x)))
+    w = np.array([[1.0], [2.0], [2.0], [0.0]], np.float32)  # |w| = 3
+    dense.set_weights([w])
+    real = tf.ones((3, 2, 2, 1))
+    fake = -tf.ones((3, 2, 2, 1))
+    alpha = tf.constant([0.0, 0.5, 1.0], shape=(3, 1, 1, 1))
+    gp = gradient_penalty(critic, real, fake, real, tf.zeros(3, tf.int32), alpha)
+    assert float(gp) == pytest.approx((3.0 - 1.0) ** 2, rel=1e-5)
+
+
+def test_twenty_tiny_iterations_log_finite_losses(tmp_path):
+    status = train(tmp_path / "run", preset="tiny", iterations=20, seed=1, jit=False, **QUIET)
+    assert status["state"] == "finished" and status["iteration"] == 20
+    rows = read_jsonl(tmp_path / "run" / "metrics.jsonl")
+    assert [r["iteration"] for r in rows] == list(range(1, 21))
+    for r in rows:
+        for k in ("critic_loss", "generator_loss", "gradient_penalty", "wasserstein", "seconds"):
+            assert np.isfinite(r[k]), (k, r)
+    assert any("music/chord_tone_rate" in r for r in rows), "musical metrics every K iterations"
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["split"]["test"] and cfg["versions"]["tensorflow"] and cfg["device"]
+    assert (tmp_path / "run" / "samples" / "iter-000005.npz").is_file()
+    assert (tmp_path / "run" / "samples" / "iter-000005.mid").is_file()
+    gen, preset, card = load_generator(tmp_path / "run")
+    assert card["iteration"] == 20 and preset.name == "tiny"
+
+
+def test_resume_continues_and_matches_uninterrupted(tmp_path):
+    tf.config.experimental.enable_op_determinism()
+    kw = dict(preset="tiny", seed=5, jit=False, **QUIET)
+    train(tmp_path / "a", iterations=10, **kw)
+    train(tmp_path / "b", iterations=5, **kw)
+    status = train(tmp_path / "b", iterations=10, resume=True, **QUIET)
+    assert status["state"] == "finished"
+    a = read_jsonl(tmp_path / "a" / "metrics.jsonl")
+    b = read_jsonl(tmp_path / "b" / "metrics.jsonl")
+    assert [r["iteration"] for r in b] == list(range(1, 11)), "every iteration logged once"
+    for ra, rb in zip(a, b):
+        assert rb["critic_loss"] == pytest.approx(ra["critic_loss"], rel=1e-3, abs=1e-3)
+        assert rb["generator_loss"] == pytest.approx(ra["generator_loss"], rel=1e-3, abs=1e-3)
+    ga, _, _ = load_generator(tmp_path / "a")
+    gb, _, _ = load_generator(tmp_path / "b")
+    for wa, wb in zip(ga.get_weights(), gb.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=1e-3, atol=1e-4)
+
+
+def _env():
+    return dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+
+
+def test_sigterm_stops_cleanly_with_loadable_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "bachgan",
+        "train",
+        "--run-dir",
+        str(run),
+        "--preset",
+        "tiny",
+        "--iterations",
+        "100000",
+        "--no-jit",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and len(read_jsonl(run / "metrics.jsonl")) < 3:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out.decode()[-2000:]
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "stopped" and status["pid"] is None
+    gen, _, card = load_generator(run)
+    assert card["iteration"] == status["iteration"] >= 3
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    code = f"""
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from bachgan.train import train
+s = train({str(tmp_path / "m")!r}, preset="tiny", iterations=3, strategy="mirrored", log=print)
+assert s["state"] == "finished", s
+print("REPLICAS", tf.distribute.MirroredStrategy().num_replicas_in_sync)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "REPLICAS 2" in out.stdout
+    rows = read_jsonl(tmp_path / "m" / "metrics.jsonl")
+    assert len(rows) == 3 and all(np.isfinite(r["critic_loss"]) for r in rows)
+
+
+def test_second_run_is_refused_while_one_trains(tmp_path):
+    from bachgan.train import TrainingBusy, acquire_lock
+
+    lock = acquire_lock()
+    try:
+        with pytest.raises(TrainingBusy, match="already"):
+            train(tmp_path / "x", preset="tiny", iterations=2, **QUIET)
+    finally:
+        lock.close()
+
+
+def test_wgangp_step_runs_jit_compiled():
+    p = get_preset("tiny")
+    gan = WGANGP(p, seed=0)
+    gan.compile(jit_compile=True)
+    n = p.batch_size * p.critic_steps
+    real = tf.constant(
+        np.sign(np.random.default_rng(0).standard_normal((n, 32, 64, 4))), tf.float32
+    )
+    logs = gan.train_on_batch((real, real[..., :1], tf.zeros(n, tf.int32)), return_dict=True)
+    assert set(logs) >= {"critic_loss", "generator_loss", "gradient_penalty", "wasserstein"}
