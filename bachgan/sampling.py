@@ -6,11 +6,7 @@ share the latent of the bar they overlap; the generator's scores are averaged ov
 the overlap before decoding. That keeps harmony and voice leading continuous across
 joins, and all windows go through the generator in one batch.
 
-Clean-up (default on, `raw=True` turns it off) decodes each generated voice with a
-Viterbi pass over the generator's scores: one pitch per step, a cost for every new
-note (no flicker; short notes merge), a cost for big leaps, the voice's choir range
-preferred, and each voice kept on its side of the voices already decided (SATB
-order), working outward from the given voice.
+Clean-up (default on, `raw=True` turns it off) is in `bachgan.cleanup`.
 """
 
 from __future__ import annotations
@@ -19,22 +15,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bachgan import cleanup
 from bachgan.pianoroll import from_roll, to_roll
-from bachgan.voices import (
-    SATB_RANGES,
-    SILENT,
-    STEPS_PER_BAR,
-    VOICE_NAMES,
-    WINDOW_STEPS,
-    Voices,
-    voice_index,
-)
+from bachgan.voices import STEPS_PER_BAR, VOICE_NAMES, WINDOW_STEPS, Voices, voice_index
 
 MAX_BARS = 64
-NOTE_COST = 0.6  # score a new note must earn over holding the current one
-LEAP_COST = 0.08  # per semitone beyond a fourth
-RANGE_COST = 0.3  # per semitone outside the voice's choir range
-REST_SCORE = -0.9  # a voice rests only where the generator scores every pitch below this
+DEFAULT_CLEANUP = "voice-leading"
 
 
 # ---------------------------------------------------------------- latents
@@ -90,62 +76,10 @@ def reroll_bar(z: np.ndarray, bar: int, seed: int, preset) -> np.ndarray:
     return z
 
 
-# ---------------------------------------------------------------- clean-up
+# ---------------------------------------------------------------- decoding
 
 
-def _voice_band(v: int, preset) -> np.ndarray:
-    """Cost per pianoroll row for leaving voice v's choir range."""
-    lo, hi = SATB_RANGES[VOICE_NAMES[v]]
-    rows = np.arange(preset.n_pitches) + preset.low
-    return RANGE_COST * (np.maximum(lo - rows, 0) + np.maximum(rows - hi, 0))
-
-
-def viterbi_voice(scores: np.ndarray, allowed: np.ndarray, preset, v: int) -> np.ndarray:
-    """Best pitch path through (T, P) scores; state P is a rest. Returns MIDI pitches."""
-    t_len, n = scores.shape
-    emit = np.concatenate([scores - _voice_band(v, preset), np.full((t_len, 1), REST_SCORE)], 1)
-    emit[:, :n][~allowed] = -np.inf
-    rows = np.arange(n)
-    interval = np.abs(rows[:, None] - rows[None, :])
-    move = np.full((n + 1, n + 1), NOTE_COST)
-    move[:n, :n] += LEAP_COST * np.maximum(interval - 5, 0)
-    np.fill_diagonal(move, 0.0)
-    move[n, n] = 0.0
-    best = emit[0].copy()
-    back = np.zeros((t_len, n + 1), np.int32)
-    for t in range(1, t_len):
-        cand = best[:, None] - move  # from state i to state j
-        back[t] = cand.argmax(0)
-        best = cand.max(0) + emit[t]
-    path = np.empty(t_len, np.int32)
-    path[-1] = int(best.argmax())
-    for t in range(t_len - 1, 0, -1):
-        path[t - 1] = back[t, path[t]]
-    return np.where(path == n, SILENT, path + preset.low)
-
-
-def clean(roll: np.ndarray, melody: Voices, voice: int, preset) -> Voices:
-    """Decode a (T, P, 4) score roll into four clean voices around the given one."""
-    t_len = roll.shape[0]
-    pitches = np.full((t_len, 4), SILENT, np.int16)
-    pitches[:, voice] = melody.pitches[:, 0]
-    rows = np.arange(preset.n_pitches) + preset.low
-    order = list(range(voice - 1, -1, -1)) + list(range(voice + 1, 4))
-    for v in order:
-        neighbour = v + 1 if v < voice else v - 1  # the adjacent voice already decided
-        ref = pitches[:, neighbour].astype(int)
-        if v < voice:  # above: not below the voice underneath
-            allowed = (ref[:, None] < 0) | (rows[None, :] >= ref[:, None])
-        else:
-            allowed = (ref[:, None] < 0) | (rows[None, :] <= ref[:, None])
-        allowed[~allowed.any(1)] = True  # nowhere to go: fall back to anything
-        pitches[:, v] = viterbi_voice(roll[:, :, v], allowed, preset, v)
-    onsets = np.zeros_like(pitches, bool)
-    onsets[:, voice] = melody.onsets[:, 0]
-    return Voices(pitches, onsets)
-
-
-def decode(roll, preset, condition, voice: int, raw: bool = False) -> Voices:
+def decode(roll, preset, condition, voice: int, raw: bool = False, method=DEFAULT_CLEANUP):
     """Generator output -> Voices, with the given voice copied from the input note for note.
 
     `condition` is the melody as a single-voice Voices, or a pitch array (T,) or (T, 4)
@@ -161,7 +95,7 @@ def decode(roll, preset, condition, voice: int, raw: bool = False) -> Voices:
         p, o = out.pitches.copy(), out.onsets.copy()
         p[:, voice], o[:, voice] = condition.pitches[:, 0], condition.onsets[:, 0]
         return Voices(p, o)
-    return clean(np.asarray(roll, np.float32), condition, voice, preset)
+    return cleanup.METHODS[method](np.asarray(roll, np.float32), condition, voice, preset.low)
 
 
 # ---------------------------------------------------------------- harmonize
@@ -226,7 +160,8 @@ class Harmonizer:
             raise MelodyError("the melody has no notes")
         if sounding.min() < p.low or sounding.max() >= p.low + p.n_pitches:
             raise MelodyError(
-                f"the melody goes outside the model's range (MIDI {p.low}-{p.low + p.n_pitches - 1})"
+                "the melody goes outside the model's range "
+                f"(MIDI {p.low}-{p.low + p.n_pitches - 1})"
             )
 
     def latent(self, melody_steps: int, seed: int | None = None) -> np.ndarray:
@@ -234,7 +169,14 @@ class Harmonizer:
         return latent_bars(n_bars, self.preset, seed=seed)
 
     def harmonize(
-        self, melody: Voices, voice="soprano", z=None, seed=None, truncation=1.0, raw=False
+        self,
+        melody: Voices,
+        voice="soprano",
+        z=None,
+        seed=None,
+        truncation=1.0,
+        raw=False,
+        cleanup: str = DEFAULT_CLEANUP,
     ) -> Result:
         """Four voices for a melody of any length up to MAX_BARS bars.
 
@@ -266,7 +208,7 @@ class Harmonizer:
         # Padding after the melody is not music: nothing sounds there.
         roll[steps:] = -1.0
         raw_voices = decode(roll, p, padded, v, raw=True)
-        result = raw_voices if raw else decode(roll, p, padded, v)
+        result = raw_voices if raw else decode(roll, p, padded, v, method=cleanup)
         report = _cleanup_report(raw_voices, result, roll, v)
         result = result.slice(0, steps)
         return Result(result, v, z, seed, roll[:steps], report)

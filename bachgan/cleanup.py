@@ -1,0 +1,174 @@
+"""Clean-up: from the generator's pitch scores to singable voices.
+
+The generator writes a score in [-1, 1] for every (step, pitch, voice); its raw
+decoding (strongest pitch per step) can flicker, cross voices and clash. The default
+clean-up, `voice_lead`, keeps the generator's choices but reads them the way a
+chorale is written: for each step it takes the generator's `k` best pitches per
+voice and picks, by dynamic programming over the whole excerpt, the sequence of
+voicings that maximises the generator's scores plus simple voice-leading terms:
+
+- a new note costs NOTE_COST (no flicker; short notes merge into longer ones),
+- leaps beyond a fifth cost LEAP_COST per semitone,
+- parallel fifths and octaves between any two voices cost PARALLEL_COST,
+- voices never cross (S >= A >= T >= B),
+- a sonority that is no triad or seventh chord costs CHORD_COST,
+- a pitch outside the key of the melody costs KEY_COST, outside the voice's choir
+  range RANGE_COST per semitone, and upper voices more than an octave apart SPACING_COST.
+
+The given voice is never changed. `per_voice` is the simpler earlier decoder (each
+voice on its own), kept for comparison; `raw=True` elsewhere skips clean-up entirely.
+"""
+
+from __future__ import annotations
+
+from itertools import product
+
+import numpy as np
+
+from bachgan import metrics
+from bachgan.voices import SATB_RANGES, SILENT, VOICE_NAMES, Voices
+
+NOTE_COST = 0.35
+LEAP_COST = 0.1
+PARALLEL_COST = 3.0
+CHORD_COST = 1.5
+KEY_COST = 2.5
+RANGE_COST = 0.3
+SPACING_COST = 0.5
+REST_SCORE = -0.9
+
+
+def range_cost(voice: int, pitches: np.ndarray) -> np.ndarray:
+    lo, hi = SATB_RANGES[VOICE_NAMES[voice]]
+    return RANGE_COST * (np.maximum(lo - pitches, 0) + np.maximum(pitches - hi, 0))
+
+
+def key_scale(music: Voices) -> np.ndarray:
+    """Bool (12,) pitch classes of the Krumhansl key (minor admits raised 6th and 7th)."""
+    tonic, mode = metrics.estimate_key(music)
+    steps = metrics.MAJOR_SCALE if mode == "major" else metrics.MINOR_SCALE
+    scale = np.zeros(12, bool)
+    scale[[(tonic + s) % 12 for s in steps]] = True
+    return scale
+
+
+def _candidates(roll, voices, low, k):
+    """Per step and generated voice, the k best pitches after range cost: (T, k, V)."""
+    rows = np.arange(roll.shape[1]) + low
+    adj = np.stack([roll[:, :, v] - range_cost(v, rows) for v in voices], -1)  # (T, P, V)
+    top = np.argsort(-adj, axis=1, kind="stable")[:, :k, :]
+    return top + low, np.take_along_axis(adj, top, axis=1)
+
+
+def voice_lead(roll: np.ndarray, melody: Voices, voice: int, low: int, k: int = 4) -> Voices:
+    """Four voices around the given one (see module doc). roll: (T, P, 4) scores.
+
+    The key is first that of the melody with the generator's strongest pitches (what
+    a listener would hear); if the result's own key differs, it is decoded once more
+    in that key, so the voices agree with the key a listener hears in the result.
+    """
+    strongest = np.where(roll.max(1) > 0, roll.argmax(1) + low, SILENT)
+    strongest[:, voice] = melody.pitches[:, 0]
+    scale = key_scale(Voices.from_pitches(strongest))
+    out = _voice_lead(roll, melody, voice, low, k, scale)
+    again = key_scale(out)
+    return out if np.array_equal(again, scale) else _voice_lead(roll, melody, voice, low, k, again)
+
+
+def _voice_lead(roll, melody, voice, low, k, scale) -> Voices:
+    t_len = roll.shape[0]
+    mel = melody.pitches[:, 0].astype(np.int32)
+    others = [v for v in range(4) if v != voice]
+    out = np.full((t_len, 4), SILENT, np.int16)
+    out[:, voice] = mel
+    sounding = np.nonzero(mel >= 0)[0]
+    if not sounding.size:
+        return Voices(out, np.zeros_like(out, bool))
+    a, b = sounding[0], sounding[-1] + 1  # others are silent before and after the melody
+    cand_p, cand_s = _candidates(roll[a:b], others, low, k)
+    combos = np.array(list(product(range(k), repeat=3)))  # (S, 3)
+    cols = np.arange(3)
+    state_p = cand_p[:, combos, cols]  # (T, S, 3)
+    state_s = cand_s[:, combos, cols].sum(-1)  # (T, S)
+    full = np.insert(state_p, voice, mel[a:b, None], axis=2)  # (T, S, 4) with melody
+
+    emit = state_s - KEY_COST * (~scale[state_p % 12]).sum(-1)
+    on = full >= 0
+    upper, lower = full[..., :-1], full[..., 1:]
+    both = on[..., :-1] & on[..., 1:]
+    emit = np.where((both & (upper < lower)).any(-1), -np.inf, emit)  # no crossing
+    gaps = np.where(both[..., :2], upper[..., :2] - lower[..., :2], 0)
+    emit -= SPACING_COST * (gaps > 12).sum(-1)
+    mask = np.bitwise_or.reduce(np.where(on, 1 << (np.maximum(full, 0) % 12), 0), axis=-1)
+    emit -= CHORD_COST * ~metrics.CHORD_FITS[mask]
+    emit = np.where(np.isfinite(emit).any(1, keepdims=True), emit, state_s)  # nothing legal
+
+    # Per state: each voice pair's interval class and whether both sound.
+    pi, pj = np.triu_indices(4, 1)
+    iv = (full[..., pi] - full[..., pj]) % 12  # (T, S, 6)
+    perfect = ((iv == 0) | (iv == 7)) & on[..., pi] & on[..., pj]
+    gen = np.array(others)
+    best = emit[0].copy()
+    back = np.zeros(emit.shape, np.int32)
+    for t in range(1, b - a):
+        move = full[t][None, :, :] - full[t - 1][:, None, :]  # (S_prev, S_cur, 4)
+        step = np.abs(move[..., gen])
+        cost = NOTE_COST * (step != 0).sum(-1) + LEAP_COST * np.maximum(step - 7, 0).sum(-1)
+        parallel = (
+            (move[..., pi] * move[..., pj] > 0)
+            & (iv[t - 1][:, None, :] == iv[t][None, :, :])
+            & perfect[t - 1][:, None, :]
+            & perfect[t][None, :, :]
+        )
+        total = best[:, None] - cost - PARALLEL_COST * parallel.sum(-1)
+        back[t] = total.argmax(0)
+        best = total.max(0) + emit[t]
+    path = np.empty(b - a, np.int32)
+    path[-1] = int(best.argmax())
+    for t in range(b - a - 1, 0, -1):
+        path[t - 1] = back[t, path[t]]
+    chosen = state_p[np.arange(b - a), path]  # (T, 3)
+    out[a:b, others] = chosen
+    onsets = np.zeros_like(out, bool)
+    onsets[:, voice] = melody.onsets[:, 0]
+    return Voices(out, onsets)
+
+
+def per_voice(roll: np.ndarray, melody: Voices, voice: int, low: int) -> Voices:
+    """Each generated voice decoded on its own (Viterbi with note and leap costs),
+    kept on its side of the voices already decided, working outward from the given one."""
+    t_len, n = roll.shape[:2]
+    pitches = np.full((t_len, 4), SILENT, np.int16)
+    pitches[:, voice] = melody.pitches[:, 0]
+    rows = np.arange(n) + low
+    order = list(range(voice - 1, -1, -1)) + list(range(voice + 1, 4))
+    for v in order:
+        ref = pitches[:, v + 1 if v < voice else v - 1].astype(int)
+        if v < voice:
+            allowed = (ref[:, None] < 0) | (rows[None, :] >= ref[:, None])
+        else:
+            allowed = (ref[:, None] < 0) | (rows[None, :] <= ref[:, None])
+        allowed[~allowed.any(1)] = True
+        emit = np.concatenate(
+            [roll[:, :, v] - range_cost(v, rows), np.full((t_len, 1), REST_SCORE)], 1
+        )
+        emit[:, :n][~allowed] = -np.inf
+        move = np.full((n + 1, n + 1), 2 * NOTE_COST)
+        move[:n, :n] += LEAP_COST * np.maximum(np.abs(rows[:, None] - rows[None, :]) - 5, 0)
+        np.fill_diagonal(move, 0.0)
+        best, back = emit[0].copy(), np.zeros((t_len, n + 1), np.int32)
+        for t in range(1, t_len):
+            cand = best[:, None] - move
+            back[t] = cand.argmax(0)
+            best = cand.max(0) + emit[t]
+        path = np.empty(t_len, np.int32)
+        path[-1] = int(best.argmax())
+        for t in range(t_len - 1, 0, -1):
+            path[t - 1] = back[t, path[t]]
+        pitches[:, v] = np.where(path == n, SILENT, path + low)
+    onsets = np.zeros_like(pitches, bool)
+    onsets[:, voice] = melody.onsets[:, 0]
+    return Voices(pitches, onsets)
+
+
+METHODS = {"voice-leading": voice_lead, "per-voice": per_voice}

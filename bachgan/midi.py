@@ -1,0 +1,154 @@
+"""Voices -> MIDI and MusicXML, and our own MIDI files back to Voices.
+
+MIDI files have one instrument per voice, named Soprano, Alto, Tenor, Bass (the contract in
+DESIGN.md), one tempo and 4/4. Held notes are single MIDI notes and repeated notes stay separate,
+because both come from `Voices.notes()`. MusicXML goes through music21 so notation programs get
+measures, ties, clefs and a key signature.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pretty_midi
+
+from bachgan.melody import note_steps, read_midi, top_line
+from bachgan.voices import STEPS_PER_BAR, STEPS_PER_BEAT, VOICE_NAMES, Voices
+
+# A few General MIDI programs that suit chorales (program numbers count from 0).
+PROGRAMS = {
+    "Choir Aahs": 52,
+    "Voice Oohs": 53,
+    "Church Organ": 19,
+    "String Ensemble": 48,
+    "Acoustic Grand Piano": 0,
+    "Flute": 73,
+}
+DEFAULT_PROGRAM = PROGRAMS["Choir Aahs"]
+
+
+def voice_names(n_voices: int) -> list[str]:
+    """Soprano..Bass for up to four voices, then 'Voice 5', ..."""
+    return [VOICE_NAMES[i].title() if i < 4 else f"Voice {i + 1}" for i in range(n_voices)]
+
+
+def _programs(programs, names: list[str]) -> list[int]:
+    """Accept None, one program, a sequence, or a mapping by voice name; names from PROGRAMS."""
+
+    def one(p) -> int:
+        p = PROGRAMS[p] if isinstance(p, str) else int(p)
+        if not 0 <= p <= 127:
+            raise ValueError(f"General MIDI programs are 0-127, got {p}")
+        return p
+
+    if programs is None:
+        return [DEFAULT_PROGRAM] * len(names)
+    if isinstance(programs, (str, int, np.integer)):
+        return [one(programs)] * len(names)
+    if isinstance(programs, Mapping):
+        lower = {str(k).lower(): v for k, v in programs.items()}
+        return [one(lower.get(n.lower(), DEFAULT_PROGRAM)) for n in names]
+    if isinstance(programs, Sequence) and len(programs) == len(names):
+        return [one(p) for p in programs]
+    raise ValueError(f"programs must be one program, {len(names)} programs, or a dict by voice")
+
+
+def to_pretty_midi(
+    voices: Voices,
+    tempo: float = 80.0,
+    programs: int | str | Sequence | Mapping | None = None,
+    velocity: int = 80,
+    names: Sequence[str] | None = None,
+) -> pretty_midi.PrettyMIDI:
+    """One instrument per voice at a steady tempo (BPM, quarter notes)."""
+    if not 0 < tempo <= 1000:
+        raise ValueError(f"tempo must be a positive number of BPM, got {tempo}")
+    names = list(names) if names is not None else voice_names(voices.n_voices)
+    pm = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=float(tempo))
+    pm.time_signature_changes.append(pretty_midi.TimeSignature(4, 4, 0.0))
+    step = 60.0 / tempo / STEPS_PER_BEAT
+    for i, (name, program) in enumerate(zip(names, _programs(programs, names))):
+        inst = pretty_midi.Instrument(program=program, name=name)
+        for s, e, p in voices.notes(i):
+            inst.notes.append(pretty_midi.Note(int(velocity), p, s * step, e * step))
+        pm.instruments.append(inst)
+    return pm
+
+
+def to_midi_bytes(voices: Voices, tempo: float = 80.0, **kwargs) -> bytes:
+    """A standard MIDI file (type 1) as bytes; kwargs as for `to_pretty_midi`."""
+    buf = io.BytesIO()
+    to_pretty_midi(voices, tempo, **kwargs).write(buf)
+    return buf.getvalue()
+
+
+def voices_from_midi_bytes(data: bytes, steps: int | None = None) -> Voices:
+    """Read a file written by `to_midi_bytes` (one voice per instrument) back into Voices.
+
+    Notes snap to 16ths on the file's own tick grid; the length is `steps`, or the last note's
+    end rounded up to a whole bar. Bad input raises `MelodyError`.
+    """
+    pm = read_midi(data)
+    parts = [note_steps(pm, inst)[0] for inst in pm.instruments]
+    end = max((e for notes in parts for _, e, _ in notes), default=0)
+    steps = steps if steps is not None else max(1, -(-end // STEPS_PER_BAR)) * STEPS_PER_BAR
+    columns = []
+    for notes in parts:
+        notes = [(s, min(e, steps), p) for s, e, p in notes if s < steps]
+        pitches, onsets, _ = top_line(notes, steps)
+        columns.append(Voices(pitches, onsets))
+    return Voices.stack(columns) if columns else Voices.empty(steps, 0)
+
+
+def to_musicxml(voices: Voices, tempo: float = 80.0, title: str = "BachGAN chorale") -> bytes:
+    """A MusicXML score (bytes): one part per voice, 4/4, ties across bar lines, key signature."""
+    from music21 import clef, key, metadata, meter, note, stream
+    from music21 import tempo as m21tempo
+    from music21.musicxml.m21ToXml import GeneralObjectExporter
+
+    score = stream.Score()
+    score.metadata = metadata.Metadata(title=title, composer="BachGAN")
+    names = voice_names(voices.n_voices)
+    clefs = {"Soprano": clef.TrebleClef, "Alto": clef.TrebleClef, "Tenor": clef.Treble8vbClef}
+    for i, name in enumerate(names):
+        part = stream.Part(id=name)
+        part.partName = name
+        part.insert(0, clefs.get(name, clef.BassClef)())
+        part.insert(0, meter.TimeSignature("4/4"))
+        if i == 0:
+            part.insert(0, m21tempo.MetronomeMark(number=tempo))
+        t = 0
+        for s, e, p in voices.notes(i) + [(voices.steps, voices.steps, None)]:
+            if s > t:
+                part.insert(t / STEPS_PER_BEAT, note.Rest(quarterLength=(s - t) / STEPS_PER_BEAT))
+            if p is not None:
+                n = note.Note(p, quarterLength=(e - s) / STEPS_PER_BEAT)
+                part.insert(s / STEPS_PER_BEAT, n)
+            t = max(t, e)
+        score.insert(0, part)
+    if any(voices.notes(i) for i in range(voices.n_voices)):
+        k = score.analyze("key")
+        _spell(score, k)
+        for part in score.parts:
+            part.insert(0, key.KeySignature(k.sharps))
+    score.makeNotation(inPlace=True)
+    return GeneralObjectExporter(score).parse()
+
+
+def _spell(score, k) -> None:
+    """Spell pitches as the key does (its scale, plus the leading tone in minor)."""
+    names = {p.pitchClass: p.name for p in k.pitches}
+    if k.mode == "minor":
+        lead = k.tonic.transpose("-m2")
+        names[lead.pitchClass] = lead.name
+    flats = k.sharps < 0
+    for n in score.recurse().notes:
+        options = [n.pitch, *n.pitch.getAllCommonEnharmonics()]
+        want = names.get(n.pitch.pitchClass)
+        for q in options:
+            alter = q.accidental.alter if q.accidental else 0
+            if q.name == want or (want is None and abs(alter) == 1 and (alter < 0) == flats):
+                n.pitch = q
+                break

@@ -1,0 +1,92 @@
+"""MIDI -> WAV with the real FluidSynth, and the sine-wave fallback."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import wave
+
+import numpy as np
+import pytest
+
+from bachgan import audio
+from bachgan.midi import to_midi_bytes, to_pretty_midi
+from bachgan.voices import Voices
+
+TEMPO = 80.0
+STEP_S = 60 / TEMPO / 4
+
+
+def two_bars() -> Voices:
+    melody = Voices.from_pitches([74] * 8 + [76] * 8 + [78] * 12 + [-1] * 4)
+    return Voices.stack(
+        [melody, melody.transpose(-5), melody.transpose(-12), melody.transpose(-24)]
+    )
+
+
+def samples(a: audio.Audio) -> np.ndarray:
+    with wave.open(io.BytesIO(a.wav)) as w:
+        assert w.getsampwidth() == 2 and w.getframerate() == a.sample_rate
+        return np.frombuffer(w.readframes(w.getnframes()), np.int16)
+
+
+needs_fluidsynth = pytest.mark.skipif(
+    not audio.fluidsynth_available(),
+    reason="FluidSynth or a General MIDI soundfont is not installed "
+    "(apt-get install fluidsynth fluid-soundfont-gm)",
+)
+
+
+@pytest.fixture
+def private_tmp(tmp_path, monkeypatch):
+    """Point tempfile at an empty folder so leftovers would show."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+@needs_fluidsynth
+def test_fluidsynth_renders_music_of_the_right_length(private_tmp):
+    v = two_bars()
+    a = audio.render_wav(to_pretty_midi(v, TEMPO))
+    assert not a.is_fallback and a.synthesizer.startswith("fluidsynth")
+    music_end = 28 * STEP_S  # the last note ends at step 28
+    assert music_end <= a.duration <= music_end + 3.0  # plus the release tail
+    x = samples(a)
+    assert np.abs(x).max() > 3000  # clearly audible
+    assert list(private_tmp.iterdir()) == []
+
+
+@needs_fluidsynth
+def test_fluidsynth_accepts_midi_bytes_and_sample_rate():
+    a = audio.render_wav(to_midi_bytes(two_bars(), tempo=TEMPO), sample_rate=22050)
+    assert a.sample_rate == 22050 and not a.is_fallback
+    assert np.abs(samples(a)).max() > 3000
+
+
+def test_missing_soundfont_falls_back_to_sine_waves(monkeypatch, tmp_path, private_tmp):
+    monkeypatch.setenv(audio.SOUNDFONT_ENV, str(tmp_path / "missing.sf2"))
+    assert not audio.fluidsynth_available()
+    a = audio.render_wav(to_pretty_midi(two_bars(), TEMPO), sample_rate=16000)
+    assert a.is_fallback and a.synthesizer.startswith("fallback: sine waves (no soundfont")
+    assert a.duration == pytest.approx(28 * STEP_S, abs=0.2)
+    assert np.abs(samples(a)).max() > 3000
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_missing_fluidsynth_binary_falls_back(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no fluidsynth here
+    a = audio.render_wav(to_midi_bytes(two_bars(), tempo=TEMPO), sample_rate=16000)
+    assert a.is_fallback and "FluidSynth not found" in a.synthesizer
+    assert np.abs(samples(a)).max() > 3000
+
+
+@needs_fluidsynth
+def test_broken_soundfont_falls_back_and_says_why(monkeypatch, tmp_path, private_tmp):
+    broken = tmp_path / "broken.sf2"
+    broken.write_bytes(b"not a soundfont" * 100)
+    monkeypatch.setenv(audio.SOUNDFONT_ENV, str(broken))
+    a = audio.render_wav(to_midi_bytes(two_bars(), tempo=TEMPO), sample_rate=16000)
+    assert a.is_fallback and "FluidSynth failed" in a.synthesizer and "RIFF" in a.synthesizer
+    assert list(private_tmp.iterdir()) == []

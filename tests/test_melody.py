@@ -1,0 +1,337 @@
+"""Melody input from MIDI files, typed notes and built-in tunes, with real pretty_midi/mido."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import mido
+import numpy as np
+import pretty_midi
+import pytest
+
+from bachgan.melody import (
+    BUILTIN_TUNES,
+    LIMITS,
+    MAX_BARS,
+    MelodyError,
+    builtin_tune,
+    melody_from_midi,
+    melody_from_text,
+    melody_to_text,
+    midi_tracks,
+    notation_help,
+)
+from bachgan.voices import SATB_RANGES, Voices
+
+Q = 0.5  # a quarter note in seconds at 120 BPM
+
+
+def midi_file(*tracks, tempo=120.0, resolution=480) -> bytes:
+    """tracks: (name, program, notes as (pitch, start_s, end_s), is_drum)."""
+    pm = pretty_midi.PrettyMIDI(initial_tempo=tempo, resolution=resolution)
+    for name, program, notes, *drum in tracks:
+        inst = pretty_midi.Instrument(program, is_drum=bool(drum and drum[0]), name=name)
+        inst.notes = [pretty_midi.Note(90, p, s, e) for p, s, e in notes]
+        pm.instruments.append(inst)
+    buf = io.BytesIO()
+    pm.write(buf)
+    return buf.getvalue()
+
+
+def quarters(pitches, start=0):
+    return [(p, (start + i) * Q, (start + i + 1) * Q) for i, p in enumerate(pitches)]
+
+
+SCALE = [72, 74, 76, 77, 79, 81, 79, 77]  # C5 D5 E5 F5 G5 A5 G5 F5
+
+
+# ---------------------------------------------------------------- MIDI import
+
+
+def test_takes_track_with_most_notes_and_reports_it():
+    data = midi_file(
+        ("Piano", 0, quarters([48, 50, 52])),
+        ("Flute", 73, quarters(SCALE)),
+        ("Drums", 0, quarters([36] * 20), True),
+    )
+    melody, report = melody_from_midi(data)
+    assert [n[2] for n in melody.notes()] == SCALE
+    assert melody.steps == 32 and melody.n_voices == 1
+    assert any("track 2 'Flute'" in c and "most notes" in c for c in report.changes)
+    assert report.tempo == 120
+    assert midi_tracks(data)[2] == "track 3 'Drums' (drums), 20 notes"
+    alone, _ = melody_from_midi(data, track=0)
+    assert [n[2] for n in alone.notes()] == [60, 62, 64]  # moved up into the soprano range
+
+
+def test_top_line_of_chords_and_repeated_notes():
+    chords = [(p, 0, Q) for p in (60, 64, 67)] + [(p, Q, 2 * Q) for p in (60, 64, 67)]
+    data = midi_file(("Piano", 0, chords + [(72, 2 * Q, 3 * Q), (65, 2 * Q, 4 * Q)]))
+    melody, report = melody_from_midi(data)
+    # G4 twice (repeated, two onsets), C5, then the held F4 shows once C5 ends.
+    assert melody.notes() == [(0, 4, 67), (4, 8, 67), (8, 12, 72), (12, 16, 65)]
+    assert any("top line" in c and "5 notes hidden" in c for c in report.changes)
+
+
+def test_tempo_changes_are_honoured():
+    """Two beats at 120 BPM, then 60 BPM: notes every beat must land every 4 steps."""
+    mf = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    track.append(mido.MetaMessage("set_tempo", tempo=500_000, time=0))
+    pitches = [72, 74, 76, 77, 79, 77, 76, 74]
+    for i, p in enumerate(pitches):
+        if i == 2:
+            track.append(mido.MetaMessage("set_tempo", tempo=1_000_000, time=0))
+        track.append(mido.Message("note_on", note=p, velocity=90, time=0))
+        track.append(mido.Message("note_off", note=p, velocity=0, time=480))
+    mf.tracks.append(track)
+    buf = io.BytesIO()
+    mf.save(file=buf)
+    melody, report = melody_from_midi(buf.getvalue())
+    assert melody.notes() == [(4 * i, 4 * i + 4, p) for i, p in enumerate(pitches)]
+    assert report.tempo == 120
+    assert not any("quantized" in c for c in report.changes)
+
+
+def test_quantizes_to_sixteenths_and_reports():
+    jitter = [(72, 0.01, Q - 0.02), (74, Q + 0.015, 2 * Q), (76, 2 * Q, 4 * Q)]
+    melody, report = melody_from_midi(midi_file(("Flute", 73, jitter)))
+    assert melody.notes() == [(0, 4, 72), (4, 8, 74), (8, 16, 76)]
+    assert "quantized 2 notes to the 16th-note grid" in report.changes
+
+
+def test_leading_silence_dropped_in_whole_bars():
+    start = 2 * 4 + 1  # bar 3, beat 2 (in quarters)
+    melody, report = melody_from_midi(midi_file(("Flute", 73, quarters(SCALE[:3], start))))
+    assert melody.notes()[0] == (4, 8, 72)  # keeps its place in the bar
+    assert "dropped 2 bars of leading silence" in report.changes
+    assert melody.steps == 16
+
+
+def test_moves_into_alto_range_by_octaves():
+    high = [81, 83, 84, 83, 81]  # A5 B5 C6: one octave down fits, as does two
+    melody, report = melody_from_midi(midi_file(("Flute", 73, quarters(high))), voice="alto")
+    lo, hi = SATB_RANGES["alto"]
+    assert [n[2] for n in melody.notes()] == [p - 12 for p in high]
+    assert all(lo <= n[2] <= hi for n in melody.notes())
+    assert any("moved down one octave into the alto range" in c for c in report.changes)
+    same, report2 = melody_from_midi(midi_file(("Flute", 73, quarters(high))), fit_range=False)
+    assert [n[2] for n in same.notes()] == high and not report2.changes
+
+
+def test_no_change_reported_for_clean_soprano_melody():
+    _, report = melody_from_midi(midi_file(("Voice", 52, quarters(SCALE))))
+    assert report.changes == [] and str(report) == "imported as is"
+
+
+def tempo_file(bpm: float) -> bytes:
+    mf = mido.MidiFile(ticks_per_beat=480)
+    mf.tracks.append(
+        mido.MidiTrack(
+            [
+                mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm)),
+                mido.Message("note_on", note=72, velocity=90),
+                mido.Message("note_off", note=72, time=480),
+            ]
+        )
+    )
+    buf = io.BytesIO()
+    mf.save(file=buf)
+    return buf.getvalue()
+
+
+def many_notes_file() -> bytes:
+    chords = [(p, i * Q / 4, (i + 1) * Q / 4) for i in range(1001) for p in range(50, 70)]
+    return midi_file(("Piano", 0, chords))
+
+
+GOOD = midi_file(("Flute", 73, quarters(SCALE)))
+
+ERRORS = {
+    "not midi": (b"RIFF....WAVEfmt ", "not a MIDI file"),
+    "truncated": (GOOD[: len(GOOD) // 2], "damaged"),
+    "corrupt header": (b"MThd\x00\x00\x00\x06\x00\x01\xff\xff", "damaged"),
+    "empty track": (midi_file(("Flute", 73, [])), "no notes"),
+    "no tracks": (midi_file(), "no notes"),
+    "drums only": (midi_file(("Kit", 0, quarters([36, 38] * 4), True)), "only drum"),
+    "too long": (midi_file(("Flute", 73, quarters([72] * 4 * (MAX_BARS + 1)))), "too long"),
+    "too large": (b"MThd" + bytes(LIMITS["max_upload_bytes"]), "too large"),
+    "absurd tempo": (tempo_file(1000), "tempo"),
+    "too many notes": (many_notes_file(), "too many notes"),
+}
+
+
+@pytest.mark.parametrize("case", ERRORS)
+def test_bad_files_raise_melody_error(case):
+    data, words = ERRORS[case]
+    with pytest.raises(MelodyError, match=words):
+        melody_from_midi(data)
+
+
+def test_too_long_message_names_the_limit():
+    with pytest.raises(MelodyError, match=f"at most {MAX_BARS} bars"):
+        melody_from_midi(ERRORS["too long"][0])
+
+
+def test_bad_track_choice():
+    data = midi_file(("Flute", 73, quarters(SCALE)), ("Kit", 0, quarters([36]), True))
+    with pytest.raises(MelodyError, match="no track 5"):
+        melody_from_midi(data, track=4)
+    with pytest.raises(MelodyError, match="Track 2 has drums"):
+        melody_from_midi(data, track=1)
+
+
+def test_enormous_tick_count_is_refused_quickly():
+    mf = mido.MidiFile(ticks_per_beat=96)
+    mf.tracks.append(
+        mido.MidiTrack(
+            [
+                mido.Message("note_on", note=72, velocity=90),
+                mido.Message("note_off", note=72, time=0x0FFFFFFF),  # largest delta time
+            ]
+        )
+    )
+    buf = io.BytesIO()
+    mf.save(file=buf)
+    t = time.perf_counter()
+    with pytest.raises(MelodyError, match="too long"):
+        melody_from_midi(buf.getvalue())
+    assert time.perf_counter() - t < 1.0
+
+
+def test_mutated_files_import_or_raise_melody_error():
+    """Fuzz regression: damaged versions of a good file never raise anything else."""
+    good = midi_file(("Flute", 73, quarters(SCALE)), ("Bass", 32, quarters([40, 45] * 4)))
+    rng = np.random.default_rng(1234)
+    outcomes = []
+    for i in range(50):
+        data = bytearray(good)
+        if i % 3 == 0:
+            data = data[: rng.integers(4, len(data))]
+        for _ in range(rng.integers(1, 6)):
+            data[rng.integers(4, len(data))] = rng.integers(0, 256)
+        if i % 5 == 0:
+            at = rng.integers(14, len(data))
+            data[at:at] = rng.integers(0, 256, rng.integers(1, 8)).astype(np.uint8).tobytes()
+        try:
+            melody, _ = melody_from_midi(bytes(data))
+            assert isinstance(melody, Voices) and melody.steps <= MAX_BARS * 16
+            outcomes.append("ok")
+        except MelodyError:
+            outcomes.append("error")
+    assert "error" in outcomes  # the mutations did bite
+
+
+# ---------------------------------------------------------------- text notation
+
+
+def test_text_durations_rests_and_carry_over():
+    melody, report = melody_from_text("C5q D5e E5e F5q. G5s G5s | A5h rq B4")
+    assert melody.notes() == [
+        (0, 4, 72),
+        (4, 6, 74),
+        (6, 8, 76),
+        (8, 14, 77),
+        (14, 15, 79),
+        (15, 16, 79),  # repeated note: its own onset
+        (16, 24, 81),
+        (28, 32, 71),  # B4 reuses the quarter of the rest before it
+    ]
+    assert melody.steps == 32 and report.changes == []
+
+
+def test_text_slash_durations_ties_and_accidentals():
+    melody, _ = melody_from_text("F#4/3 Bb4/5 c5/8~ | C5/4 Ebb5/12")
+    assert melody.notes() == [(0, 3, 66), (3, 8, 70), (8, 20, 72), (20, 32, 74)]
+
+
+def test_text_pickup_is_placed_at_end_of_first_bar():
+    melody, report = melody_from_text("G4q | C5h E5h | G5w")
+    assert melody.notes()[0] == (12, 16, 67)
+    assert melody.steps == 48
+    assert "put the pickup (1 beat) at the end of a silent first bar" in report.changes
+
+
+def test_text_rounds_up_to_whole_bars():
+    melody, _ = melody_from_text("C5q D5q")
+    assert melody.steps == 16 and melody.pitches[8:, 0].tolist() == [-1] * 8
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("C4q D4q H4q", "token 3 'H4q': 'H' is not a note name"),
+        ("C4q Eq", "token 2 'Eq': add an octave number"),
+        ("C4x", "token 1 'C4x': 'x' is not a duration"),
+        ("C4s.", "dotted sixteenth"),
+        ("C4/0", "'/0' is not a duration"),
+        ("C4h~ D4h", "token 1 'C4h~': a tie"),
+        ("C4w~", "leads nowhere"),
+        ("C9q G#9q", "token 2 'G#9q': this note is outside the MIDI range"),
+        ("C4w | D4h E4q | F4w", "bar 2 .tokens 3-4: 'D4h E4q'. holds 3 beats"),
+        ("C4w C4q | D4w", "bar 1 .* holds 5 beats"),
+        ("C4w | D4w E4q", "bar 2 .* holds 5 beats"),
+        ("rq rh | r/4", "No notes"),
+        ("", "No notes"),
+        ("C4/1024 D4w", "too long"),
+        ("C4q " * 5000, "too long"),
+    ],
+)
+def test_text_errors_point_at_the_problem(text, words):
+    with pytest.raises(MelodyError, match=words):
+        melody_from_text(text)
+
+
+def test_text_round_trip():
+    rng = np.random.default_rng(7)
+    steps, p, o = 64, [], []
+    while len(p) < steps:
+        n = int(rng.choice([1, 2, 3, 4, 5, 6, 8, 12]))
+        pitch = int(rng.choice([-1, 60, 66, 70, 72, 79]))
+        p += [pitch] * n
+        o += [True] + [False] * (n - 1)
+    melody = Voices(np.array(p[:steps]), np.array(o[:steps]))
+    text = melody_to_text(melody)
+    assert melody_from_text(text, fit_range=False)[0] == melody
+    assert text.count("|") == 3  # four bars
+
+
+def test_melody_to_text_ties_across_bar_lines():
+    melody = Voices.from_pitches([72] * 20 + [-1] * 12)
+    assert melody_to_text(melody) == "C5w~ | C5q rh."
+
+
+def test_builtin_tunes_parse_in_whole_bars():
+    assert {"Twinkle, Twinkle, Little Star", "Ode to Joy (Beethoven)", "Old Hundredth"} <= set(
+        BUILTIN_TUNES
+    )
+    assert "Ein feste Burg ist unser Gott" in BUILTIN_TUNES and "Frère Jacques" in BUILTIN_TUNES
+    lo, hi = SATB_RANGES["soprano"]
+    for name, text in BUILTIN_TUNES.items():
+        melody, report = melody_from_text(text)  # bar lines in the text are checked here
+        assert "|" in text and melody.steps % 16 == 0, name
+        assert 4 <= melody.steps // 16 <= 10, name
+        assert all(lo <= n[2] <= hi for n in melody.notes()), name
+        assert melody_from_text(melody_to_text(melody))[0] == melody, name
+
+
+def test_builtin_tunes_start_right():
+    ode = [n[2] for n in builtin_tune("Ode to Joy (Beethoven)").notes()]
+    assert ode[:8] == [66, 66, 67, 69, 69, 67, 66, 64]  # F# F# G A A G F# E
+    burg = builtin_tune("ein feste burg ist unser gott").notes()
+    assert burg[0] == (12, 16, 74)  # pickup D5 on the fourth beat
+    assert builtin_tune("Old Hundredth", voice="tenor").notes()[0][2] == 55  # G3: down an octave
+    with pytest.raises(MelodyError, match="Unknown tune"):
+        builtin_tune("Stairway")
+
+
+def test_limits_and_help_for_the_ui():
+    assert LIMITS["max_bars"] == MAX_BARS == 64
+    assert LIMITS["max_upload_bytes"] == 1_000_000
+    assert LIMITS["min_tempo_bpm"] < LIMITS["max_tempo_bpm"]
+    help_text = notation_help()
+    assert "C4q" in help_text and "|" in help_text
+    melody_from_text(help_text.split("Example (Ode to Joy): `")[1].split("`")[0])
+    with pytest.raises(MelodyError, match="Unknown voice|voice must be"):
+        melody_from_text("C4q", voice="mezzo")
