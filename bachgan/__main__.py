@@ -1,4 +1,4 @@
-"""Command line: python -m bachgan {prepare-data,train,harmonize,evaluate,info,bench}.
+"""Command line: python -m bachgan {prepare-data,train,harmonize,evaluate,ship,info,bench}.
 
 Input errors print one line per bad input on stderr and exit with status 2; the
 other inputs are still processed. No traceback for input errors.
@@ -15,6 +15,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 INPUT_ERROR = 2
+OUTPUT_SUFFIXES = (".mid", ".wav", ".musicxml")
 
 
 def _voices_arg(text: str) -> tuple[int, ...]:
@@ -58,7 +59,7 @@ def cmd_prepare_data(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from bachgan.train import TrainingBusy, train
+    from bachgan.train import DiskFull, TrainingBusy, train
 
     overrides = {"condition_voices": args.condition_voices} if args.condition_voices else {}
     try:
@@ -76,6 +77,9 @@ def cmd_train(args) -> int:
     except (TrainingBusy, FileExistsError, FileNotFoundError, ValueError) as err:
         print(f"bachgan train: {err}", file=sys.stderr)
         return INPUT_ERROR
+    except DiskFull as err:  # status.json says the same; no traceback for a full disk
+        print(f"bachgan train: {err}", file=sys.stderr)
+        return 1
     print(json.dumps(status))
     return 0
 
@@ -124,12 +128,13 @@ def cmd_harmonize(args) -> int:
 
     try:
         harmonizer = Harmonizer(args.checkpoint)
-    except (FileNotFoundError, ValueError, OSError) as err:
+    except Exception as err:  # a damaged or crafted export fails in many ways; one line each
         print(f"bachgan harmonize: cannot load the model: {err}", file=sys.stderr)
         return INPUT_ERROR
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     failed = 0
+    used: set[str] = set()  # output names taken in this call: a.mid and a.txt both give 'a'
     for name in args.melodies:
         path = Path(name)
         try:
@@ -139,21 +144,23 @@ def cmd_harmonize(args) -> int:
             print(f"{path}: {err}", file=sys.stderr)
             failed += 1
             continue
-        stem = out_dir / path.stem
+        base = path.stem  # not with_suffix(): 'my.song' would become 'my.mid'
+        for n in range(2, len(args.melodies) + 2):
+            if base not in used:
+                break
+            base = f"{path.stem}-{n}"
+        used.add(base)
+        mid_path, wav_path, xml_path = (out_dir / f"{base}{ext}" for ext in OUTPUT_SUFFIXES)
         pm_bytes = midi.to_midi_bytes(result.voices, tempo=args.tempo)
-        stem.with_suffix(".mid").write_bytes(pm_bytes)
-        written = [str(stem.with_suffix(".mid"))]
+        mid_path.write_bytes(pm_bytes)
+        written = [str(mid_path)]
         if args.wav:
             wav = audio.render_wav(pm_bytes)
-            stem.with_suffix(".wav").write_bytes(wav.wav)
-            written.append(
-                str(stem.with_suffix(".wav")) + (" (fallback synth)" if wav.is_fallback else "")
-            )
+            wav_path.write_bytes(wav.wav)
+            written.append(str(wav_path) + (" (fallback synth)" if wav.is_fallback else ""))
         if args.musicxml:
-            stem.with_suffix(".musicxml").write_bytes(
-                midi.to_musicxml(result.voices, args.tempo, title=path.stem)
-            )
-            written.append(str(stem.with_suffix(".musicxml")))
+            xml_path.write_bytes(midi.to_musicxml(result.voices, args.tempo, title=path.stem))
+            written.append(str(xml_path))
         print(
             f"{path}: {', '.join(written)}; import: {report}; clean-up changed "
             f"{result.cleanup.get('changed_share', 0):.0%} of generated steps"
@@ -176,6 +183,14 @@ def cmd_evaluate(args) -> int:
             f"{result['windows']} held-out windows per voice + {len(result['tunes'])} tunes\n"
         )
         print(table(result))
+    return 0
+
+
+def cmd_ship(args) -> int:
+    from bachgan.card import SHIPPED, ship
+
+    dest = ship(args.run_dir, Path(args.dest) if args.dest else SHIPPED, args.windows)
+    print((dest / "MODEL_CARD.md").read_text())
     return 0
 
 
@@ -226,6 +241,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--windows", type=_positive, help="at most this many test windows per voice")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("ship", help="copy a run's export to checkpoints/ with a model card")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--dest", help="default: checkpoints/bachgan-cpu")
+    p.add_argument("--windows", type=_positive, help="at most this many test windows per voice")
+    p.set_defaults(func=cmd_ship)
 
     p = sub.add_parser("info", help="config and parameter counts as JSON")
     p.add_argument("--preset", default="seed", choices=["seed", "cpu", "tiny"])

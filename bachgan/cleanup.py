@@ -8,6 +8,7 @@ voice and picks, by dynamic programming over the whole excerpt, the sequence of
 voicings that maximises the generator's scores plus simple voice-leading terms:
 
 - a new note costs NOTE_COST (no flicker; short notes merge into longer ones),
+  and a held note is sung again where the melody starts a new note on a beat,
 - leaps beyond a fifth cost LEAP_COST per semitone,
 - parallel fifths and octaves between any two voices cost PARALLEL_COST,
 - voices never cross (S >= A >= T >= B),
@@ -26,13 +27,13 @@ from itertools import product
 import numpy as np
 
 from bachgan import metrics
-from bachgan.voices import SATB_RANGES, SILENT, VOICE_NAMES, Voices
+from bachgan.voices import SATB_RANGES, SILENT, STEPS_PER_BEAT, VOICE_NAMES, Voices
 
 NOTE_COST = 0.35
 LEAP_COST = 0.1
 PARALLEL_COST = 3.0
-CHORD_COST = 1.5
-KEY_COST = 2.5
+CHORD_COST = 2.0
+KEY_COST = 5.0
 RANGE_COST = 0.3
 SPACING_COST = 0.5
 REST_SCORE = -0.9
@@ -129,9 +130,19 @@ def _voice_lead(roll, melody, voice, low, k, scale) -> Voices:
         path[t - 1] = back[t, path[t]]
     chosen = state_p[np.arange(b - a), path]  # (T, 3)
     out[a:b, others] = chosen
-    onsets = np.zeros_like(out, bool)
+    return Voices(out, syllable_onsets(out, melody, voice))
+
+
+def syllable_onsets(pitches: np.ndarray, melody: Voices, voice: int) -> np.ndarray:
+    """Onsets of the generated voices: where their pitch changes, and where a held note
+    meets a new melody note on a beat (a new syllable: in a chorale all voices sing it)."""
+    onsets = np.zeros(pitches.shape, bool)
     onsets[:, voice] = melody.onsets[:, 0]
-    return Voices(out, onsets)
+    beat = (np.arange(len(pitches)) % STEPS_PER_BEAT == 0) & melody.onsets[:, 0]
+    for v in range(4):
+        if v != voice:
+            onsets[:, v] = beat & (pitches[:, v] >= 0)
+    return onsets
 
 
 def per_voice(roll: np.ndarray, melody: Voices, voice: int, low: int) -> Voices:

@@ -1,0 +1,101 @@
+"""harmonize(): seeds, the given voice kept note for note, long melodies, latents, clean-up."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bachgan import metrics, sampling
+from bachgan.melody import MelodyError, builtin_tune, melody_from_text
+from bachgan.voices import Voices
+
+
+@pytest.fixture(scope="module")
+def harmonizer():
+    return sampling.Harmonizer()  # the shipped model under checkpoints/
+
+
+def test_same_seed_same_chorale_other_seed_differs(harmonizer):
+    melody = builtin_tune("Twinkle, Twinkle, Little Star")
+    a = harmonizer.harmonize(melody, "soprano", seed=11)
+    b = sampling.Harmonizer().harmonize(melody, "soprano", seed=11)
+    c = harmonizer.harmonize(melody, "soprano", seed=12)
+    assert a.voices == b.voices
+    assert not np.array_equal(a.z, c.z)
+
+
+@pytest.mark.parametrize("voice", ["soprano", "alto", "tenor", "bass"])
+def test_given_voice_kept_note_for_note(harmonizer, voice):
+    # Repeated notes (C C, G G) must stay two notes each.
+    melody, _ = melody_from_text("C4q C4 G4 G4 | A4 A4 G4h | F4q F4 E4 E4 | D4 D4 C4h", voice)
+    out = harmonizer.harmonize(melody, voice, seed=3).voices
+    i = ["soprano", "alto", "tenor", "bass"].index(voice)
+    assert np.array_equal(out.pitches[:, i], melody.pitches[:, 0])
+    assert np.array_equal(out.onsets[:, i], melody.onsets[:, 0])
+    assert len(out.notes(i)) == len(melody.notes(0)) == 14
+
+
+def test_cleaned_output_is_singable(harmonizer):
+    melody = builtin_tune("Old Hundredth")
+    r = harmonizer.harmonize(melody, "soprano", seed=1)
+    v = r.voices
+    p = v.pitches
+    both = (p[:, :-1] >= 0) & (p[:, 1:] >= 0)
+    assert not (both & (p[:, :-1] < p[:, 1:])).any(), "voices stay in SATB order"
+    m = metrics.window_metrics(v)
+    assert m["parallel_per_100"] < 2.0
+    assert 0.0 <= r.cleanup["changed_share"] <= 1.0
+    raw = harmonizer.harmonize(melody, "soprano", seed=1, raw=True)
+    assert raw.voices.steps == v.steps
+
+
+def test_long_melody_keeps_its_length(harmonizer):
+    melody = Voices.from_pitches(np.tile([60, 62, 64, 65, 67, 65, 64, 62], 4 * 13)[:, None])
+    assert melody.steps == 416  # 26 bars
+    out = harmonizer.harmonize(melody, "soprano", seed=0).voices
+    assert out.steps == melody.steps
+    assert (out.pitches[:, 1:] >= 0).mean() > 0.9
+
+
+def test_odd_length_melody(harmonizer):
+    melody, _ = melody_from_text("C5q D5 E5")  # under one bar
+    out = harmonizer.harmonize(melody, "soprano", seed=0).voices
+    assert out.steps == melody.steps
+
+
+def test_too_long_melody_is_a_clear_error(harmonizer):
+    melody = Voices.from_pitches(np.full((65 * 16, 1), 67))
+    with pytest.raises(MelodyError, match="64"):
+        harmonizer.harmonize(melody, "soprano", seed=0)
+
+
+def test_empty_melody_is_a_clear_error(harmonizer):
+    with pytest.raises(MelodyError, match="no notes"):
+        harmonizer.harmonize(Voices.empty(32, 1), "soprano", seed=0)
+
+
+def test_latent_tools(harmonizer):
+    p = harmonizer.preset
+    a = sampling.latent_bars(2, p, seed=1)
+    b = sampling.latent_bars(2, p, seed=2)
+    assert np.array_equal(a, sampling.latent_bars(2, p, seed=1))
+    assert np.allclose(sampling.slerp(a, b, 0.0), a, atol=1e-5)
+    assert np.allclose(sampling.slerp(a, b, 1.0), b, atol=1e-5)
+    mid = sampling.slerp(a, b, 0.5)
+    assert np.linalg.norm(mid) == pytest.approx(
+        (np.linalg.norm(a) + np.linalg.norm(b)) / 2, rel=0.2
+    )
+    r = sampling.reroll_bar(a, 1, seed=9, preset=p)
+    assert np.array_equal(r[0], a[0]) and not np.array_equal(r[1], a[1])
+    d = sampling.random_direction(a.shape, seed=4)
+    assert np.allclose(sampling.step(a, d, 0.0), a)
+    assert np.abs(sampling.truncate(a, 0.5)).max() <= np.abs(a).max() * 0.5 + 1e-6
+    melody = builtin_tune("Ode to Joy (Beethoven)").slice(0, 32)
+    out = harmonizer.harmonize(melody, "soprano", z=mid)
+    assert out.voices.steps == 32
+
+
+def test_model_range_is_checked(harmonizer):
+    melody = Voices.from_pitches(np.full((32, 1), 120))
+    with pytest.raises(MelodyError, match="range"):
+        harmonizer.harmonize(melody, "soprano", seed=0)
