@@ -113,12 +113,17 @@ class Result:
     cleanup: dict = field(default_factory=dict)
 
 
-def _cleanup_report(raw: Voices, cleaned: Voices, roll: np.ndarray, voice: int) -> dict:
+def _cleanup_report(cleaned: Voices, roll: np.ndarray, voice: int, low: int) -> dict:
+    """How much the clean-up departed from the generator's own first choices."""
     others = [v for v in range(4) if v != voice]
     on = roll[:, :, others] > 0
-    changed = raw.pitches[:, others] != cleaned.pitches[:, others]
+    sounding = cleaned.pitches[:, others] >= 0
+    strongest = roll[:, :, others].argmax(1) + low
+    changed = sounding & (strongest != cleaned.pitches[:, others])
     return {
-        "changed_share": float(changed.mean()),
+        # share of generated voice-steps where the clean-up chose another pitch than
+        # the generator's strongest one
+        "changed_share": float(changed.sum() / max(sounding.sum(), 1)),
         "raw_multi_pitch_share": float((on.sum(1) > 1).mean()),
         "raw_silent_share": float((~on.any(1)).mean()),
     }
@@ -207,11 +212,9 @@ class Harmonizer:
         roll = total / weight
         # Padding after the melody is not music: nothing sounds there.
         roll[steps:] = -1.0
-        raw_voices = decode(roll, p, padded, v, raw=True)
-        result = raw_voices if raw else decode(roll, p, padded, v, method=cleanup)
-        report = _cleanup_report(raw_voices, result, roll, v)
-        result = result.slice(0, steps)
-        return Result(result, v, z, seed, roll[:steps], report)
+        result = decode(roll, p, padded, v, raw=raw, method=cleanup).slice(0, steps)
+        roll = roll[:steps]
+        return Result(result, v, z, seed, roll, _cleanup_report(result, roll, v, p.low))
 
 
 def default_checkpoint():

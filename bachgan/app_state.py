@@ -1,0 +1,338 @@
+"""Streamlit-side helpers shared by the pages: cached model, Bach's figures, audio, state.
+
+This is the one module of bachgan/ that imports streamlit; it holds caching and session
+state only. Music and ML stay in the rest of the library.
+
+- The model is loaded once per process and model choice (`st.cache_resource`).
+- Bach's reference figures are computed in a background thread, so no page waits for the
+  corpus to be parsed the first time; pages show "…" until they are ready.
+- Widget values are copied to shadow keys so they survive a visit to another page
+  (Streamlit forgets the state of widgets that a run did not draw).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+import zipfile
+from pathlib import Path
+
+import streamlit as st
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SHIPPED = "shipped"
+_KEEP = "_keep_"
+
+
+# ---------------------------------------------------------------- models
+
+
+def _runs():
+    """bachgan.runs when it exists (it is written in parallel); None otherwise."""
+    try:
+        from bachgan import runs
+    except ImportError:
+        return None
+    return runs
+
+
+USABLE_STATES = ("finished", "stopped", "interrupted")  # not running, not failed
+
+
+def model_choices() -> list[str]:
+    """'shipped' first, then runs that finished or were stopped and have a saved model."""
+    runs = _runs()
+    if runs is None or not hasattr(runs, "resolve_model"):
+        return [SHIPPED]
+    if hasattr(runs, "list_runs"):
+        found = [
+            r.name
+            for r in runs.list_runs()
+            if r.has_export and getattr(r, "effective_state", r.state) in USABLE_STATES
+        ]
+    else:
+        found = list(runs.model_choices())
+    return [SHIPPED] + [c for c in found if c != SHIPPED]
+
+
+def resolve_model(choice: str) -> Path:
+    """A model choice -> its export folder, via bachgan.runs when it exists."""
+    runs = _runs()
+    if runs is not None and hasattr(runs, "resolve_model"):
+        return Path(runs.resolve_model(choice))
+    if choice != SHIPPED:
+        raise ValueError(f"unknown model {choice!r}")
+    from bachgan.sampling import default_checkpoint
+
+    return Path(default_checkpoint())
+
+
+@st.cache_resource(max_entries=3, show_spinner="Loading the model (a few seconds, once)…")
+def _load_harmonizer(path: str, stamp: float):
+    from bachgan.sampling import Harmonizer
+
+    del stamp  # part of the cache key only: a re-exported model is loaded again
+    h = Harmonizer(path)
+    _warm_up(h)
+    return h
+
+
+def _warm_up(h) -> None:
+    """Trace the generator for one and for several windows now, so the first click is fast."""
+    import numpy as np
+
+    from bachgan.voices import Voices
+
+    for bars in (2, 3):
+        melody = Voices.from_pitches(np.full(bars * 16, 67, np.int16))
+        voice = h.preset.condition_voices[0]
+        try:
+            h.harmonize(melody, voice, seed=0)
+        except Exception:  # a model that cannot take this melody still loads
+            return
+
+
+def harmonizer(choice: str = SHIPPED):
+    """The loaded model for a choice, shared by all sessions of this server process."""
+    from bachgan.export import CARD, resolve_export
+
+    folder = resolve_export(resolve_model(choice))
+    return _load_harmonizer(str(folder), (folder / CARD).stat().st_mtime)
+
+
+def load_model(choice: str = SHIPPED):
+    """`harmonizer(choice)`, or None after telling the person why it could not be loaded."""
+    try:
+        return harmonizer(choice)
+    except Exception as e:  # a damaged or half-written run must not take the page down
+        what = "the shipped model" if choice == SHIPPED else f"the model of run '{choice}'"
+        st.error(f"Could not load {what}: {e}. Choose another model.")
+        return None
+
+
+def model_label(h) -> str:
+    card = h.card
+    it = card.get("iteration")
+    parts = [f"run '{card['run']}'" if card.get("run") else None, f"preset '{h.preset.name}'"]
+    parts.append(f"{it:,} training iterations" if it else None)
+    return ", ".join(p for p in parts if p)
+
+
+@st.cache_resource(max_entries=3, show_spinner="Checking the model on the built-in tunes…")
+def _tune_quality(path: str, stamp: float) -> dict:
+    from bachgan.evaluate import tune_windows
+    from bachgan.melody import BUILTIN_TUNES, builtin_tune
+    from bachgan.metrics import batch_metrics
+
+    h = _load_harmonizer(path, stamp)
+    windows = []
+    for tune in BUILTIN_TUNES:
+        for seed in range(3):
+            windows += tune_windows(h.harmonize(builtin_tune(tune), 0, seed=seed).voices)
+    return batch_metrics(windows, voices=(1, 2, 3))
+
+
+def model_quality(choice: str = SHIPPED) -> tuple[dict, str]:
+    """(headline metrics, where they come from): the model card's evaluation when it has
+    one, else a quick check on the built-in tunes (soprano given, three seeds each)."""
+    h = harmonizer(choice)
+    card = h.card
+    stored = card.get("metrics") or card.get("evaluation", {}).get("rows", {}).get("model/all")
+    if isinstance(stored, dict) and stored:
+        return stored, "from the model's evaluation on held-out chorales and tunes"
+    from bachgan.export import CARD
+
+    folder = Path(card["path"])
+    m = _tune_quality(str(folder), (folder / CARD).stat().st_mtime)
+    return m, "a quick check: the five built-in tunes as soprano, three seeds each"
+
+
+def model_picker(key: str) -> str:
+    """Choose the model; the choice is shared between pages."""
+    options = model_choices()
+    current = st.session_state.get("model_choice", SHIPPED)
+    choice = st.selectbox(
+        "Model",
+        options,
+        index=options.index(current) if current in options else 0,
+        key=key,
+        format_func=lambda c: "the shipped model" if c == SHIPPED else f"training run '{c}'",
+        help="The shipped model, or a training run from the Train page that has finished or "
+        "was stopped (its newest saved generator is used).",
+    )
+    st.session_state["model_choice"] = choice
+    return choice
+
+
+# ---------------------------------------------------------------- Bach's figures
+
+
+class _Background:
+    """A value computed once in a daemon thread (the server never waits on it to exit)."""
+
+    def __init__(self, fn):
+        self.value, self.error = None, None
+        self._done = threading.Event()
+
+        def run():
+            try:
+                self.value = fn()
+            except Exception as e:  # shown to the user as "not available", never raised
+                self.error = e
+            self._done.set()
+
+        threading.Thread(target=run, daemon=True, name="bachgan-reference").start()
+
+    def ready(self) -> bool:
+        return self._done.is_set()
+
+
+def _all_references() -> dict[int, dict]:
+    from bachgan.evaluate import bach_reference
+
+    return {v: bach_reference(tuple(x for x in range(4) if x != v)) for v in range(4)}
+
+
+_job: _Background | None = None  # one per server process, like st.cache_resource
+_job_lock = threading.Lock()
+
+
+def _reference_job(start: bool = True) -> _Background | None:
+    """The background computation of Bach's figures; started on first need only."""
+    global _job
+    with _job_lock:
+        if _job is None and start:
+            _job = _Background(_all_references)
+        return _job
+
+
+def corpus_cached() -> bool:
+    """True when Bach's chorales are already parsed on disk (then loading them is quick)."""
+    try:
+        from bachgan.data import cache_path
+
+        return cache_path().exists()
+    except Exception:
+        return False
+
+
+def bach_reference(given_voice: int = 0, start: bool = True) -> dict | None:
+    """Bach's figures for the three voices other than `given_voice`, or None while pending.
+
+    With `start=False` the computation is started only when the chorales are already parsed
+    on disk (quick), so the home page never triggers the minute-long first parse.
+    """
+    job = _reference_job(start=start or corpus_cached())
+    if job is None or not job.ready() or job.value is None:
+        return None
+    return job.value.get(given_voice)
+
+
+def reference_problem() -> str | None:
+    """Why Bach's figures are missing, when they failed (not while still computing)."""
+    job = _reference_job(start=False)
+    if job is not None and job.ready() and job.error is not None:
+        return f"Bach's figures are not available ({type(job.error).__name__}: {job.error})"
+    return None
+
+
+def metrics_view(m: dict, voice: int = 0, column: str = "this result", start: bool = True):
+    """The headline metrics beside Bach's; while his are computed, re-check every 3 s."""
+    from bachgan.plots import metrics_table
+
+    def draw() -> dict | None:
+        ref = bach_reference(voice, start=start)
+        st.dataframe(metrics_table(m, ref, column), hide_index=True, width="stretch")
+        if ref is None and _reference_job(start=False) is None:
+            st.caption("Bach's figures appear once the Harmonize page has loaded his chorales.")
+        elif ref is None:
+            st.caption(
+                reference_problem()
+                or "Bach's figures are being computed (about a minute the first time)…"
+            )
+        return ref
+
+    @st.fragment(run_every=3)
+    def poll():
+        if draw() is not None or reference_problem():
+            st.rerun(scope="app")  # a full run draws the final table and stops the polling
+
+    if bach_reference(voice, start=start) is None and _reference_job(start=False):
+        if not reference_problem():
+            poll()
+            return
+    draw()
+
+
+# ---------------------------------------------------------------- data and audio
+
+
+@st.cache_resource(show_spinner="Loading Bach's chorales (about a minute the first time)…")
+def test_chorales() -> list:
+    """The held-out chorales (never seen in training), parsed once per process."""
+    from bachgan.data import load_corpus
+
+    return load_corpus().splits["test"]
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def render_audio(midi: bytes) -> tuple[bytes, bool, str]:
+    """(wav, is_fallback, synthesizer) for MIDI bytes; cached, so replays are free."""
+    from bachgan.audio import render_wav
+
+    a = render_wav(midi)
+    return a.wav, a.is_fallback, a.synthesizer
+
+
+def audio_player(midi: bytes) -> bytes:
+    """st.audio of the rendered MIDI, with a note when the fallback synthesizer was used."""
+    wav, fallback, synth = render_audio(midi)
+    st.audio(wav, format="audio/wav")
+    if fallback:
+        st.caption(
+            f"🔈 Simple sine-wave sound: the real instrument sounds are unavailable here "
+            f"({synth.removeprefix('fallback: ')}). The MIDI download sounds right."
+        )
+    return wav
+
+
+# ---------------------------------------------------------------- state
+
+
+def restore(keys: list[str]) -> None:
+    """Put back widget values saved by `save` (call before drawing the widgets)."""
+    for k in keys:
+        if k not in st.session_state and _KEEP + k in st.session_state:
+            st.session_state[k] = st.session_state[_KEEP + k]
+
+
+def save(keys: list[str]) -> None:
+    """Remember widget values so the page looks the same after visiting another page."""
+    for k in keys:
+        if k in st.session_state:
+            st.session_state[_KEEP + k] = st.session_state[k]
+
+
+def favourites() -> list[dict]:
+    return st.session_state.setdefault("favourites", [])
+
+
+def favourites_zip(favs: list[dict]) -> bytes:
+    """A zip with one MIDI file per favourite and favourites.json (seeds and latents)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        index = []
+        for i, f in enumerate(favs, 1):
+            name = f"{i:02d}-{slug(f['label'])}.mid"
+            z.writestr(name, f["midi"])
+            index.append({"file": name} | {k: v for k, v in f.items() if k != "midi"})
+        z.writestr("favourites.json", json.dumps(index, indent=1))
+    return buf.getvalue()
+
+
+def slug(text: str) -> str:
+    keep = "".join(c if c.isalnum() else "-" for c in text.lower())
+    return "-".join(p for p in keep.split("-") if p)[:60] or "chorale"

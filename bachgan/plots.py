@@ -1,0 +1,283 @@
+"""Plotly figures for the app: pianorolls, latent interpolations, metrics beside Bach.
+
+Pure functions from `Voices` (and metric dicts) to `plotly.graph_objects.Figure`, so the
+pages stay thin and the figures can be tested without a browser. Notes are horizontal bars
+(base = start beat, length = duration), one trace per voice: hovering anywhere on a note
+names it, and Plotly's zoom and pan work on both axes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import plotly.graph_objects as go
+
+from bachgan.metrics import HEADLINE, TARGETS
+from bachgan.voices import STEPS_PER_BAR, STEPS_PER_BEAT, VOICE_NAMES, Voices
+
+# Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
+VOICE_COLOURS = ("#D55E00", "#E69F00", "#009E73", "#0072B2")
+_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+
+def note_name(pitch: int) -> str:
+    """MIDI 61 -> 'C#4' (middle C is C4)."""
+    return f"{_NAMES[pitch % 12]}{pitch // 12 - 1}"
+
+
+def voice_label(i: int) -> str:
+    """'Soprano' .. 'Bass', then 'Voice 5' (as the MIDI instruments are named)."""
+    return VOICE_NAMES[i].title() if i < len(VOICE_NAMES) else f"Voice {i + 1}"
+
+
+def _beats(steps: int) -> str:
+    b = steps / STEPS_PER_BEAT
+    return f"{b:g} beat" + ("" if b == 1 else "s")
+
+
+def _where(step: int, bar_steps: int) -> str:
+    bar, pos = divmod(step, bar_steps)
+    return f"bar {bar + 1} beat {1 + pos / STEPS_PER_BEAT:g}"
+
+
+def note_hover(voice: str, start: int, end: int, pitch: int, bar_steps: int = STEPS_PER_BAR):
+    """'Alto C#4, bar 2 beat 3, 1 beat' - what a musician wants to read on hover."""
+    return f"{voice} {note_name(pitch)}, {_where(start, bar_steps)}, {_beats(end - start)}"
+
+
+def _voice_traces(voices: Voices, given_voice: int | None, bar_steps: int) -> list[go.Bar]:
+    """One bar trace per voice; the given voice is outlined and drawn on top."""
+    traces = []
+    order = [i for i in range(voices.n_voices) if i != given_voice]
+    order += [] if given_voice is None or given_voice >= voices.n_voices else [given_voice]
+    for i in order:
+        notes = voices.notes(i)
+        name = voice_label(i)
+        given = i == given_voice
+        traces.append(
+            go.Bar(
+                name=f"{name} (given)" if given else name,
+                orientation="h",
+                base=[s / STEPS_PER_BEAT for s, _, _ in notes],
+                x=[(e - s) / STEPS_PER_BEAT for s, e, _ in notes],
+                y=[p for _, _, p in notes],
+                width=0.85,
+                marker={
+                    "color": VOICE_COLOURS[i % len(VOICE_COLOURS)],
+                    "line": {"color": "#111111", "width": 2.5 if given else 0.5},
+                    "opacity": 1.0 if given else 0.8,
+                },
+                hovertext=[note_hover(name, s, e, p, bar_steps) for s, e, p in notes],
+                hoverinfo="text",
+                # Stable legend order S, A, T, B even though the given voice is drawn last.
+                legendrank=i,
+            )
+        )
+    return traces
+
+
+def _layout(fig: go.Figure, steps: int, pitch_lo: int, pitch_hi: int, title: str, bar_steps):
+    """Bar lines, bar-numbered x axis, C's labelled on the y axis."""
+    beats_per_bar = bar_steps / STEPS_PER_BEAT
+    n_bars = max(1, math.ceil(steps / bar_steps))
+    fig.update_layout(
+        title={"text": title, "x": 0, "xanchor": "left", "y": 0.98, "yanchor": "top"}
+        if title
+        else None,
+        barmode="overlay",
+        bargap=0,
+        height=380 if title else 350,
+        margin={"l": 50, "r": 10, "t": 70 if title else 30, "b": 40},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+        hoverlabel={"namelength": 0},
+        dragmode="zoom",
+        shapes=[
+            {
+                "type": "line",
+                "xref": "x",
+                "yref": "paper",
+                "x0": b * beats_per_bar,
+                "x1": b * beats_per_bar,
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": "rgba(120,120,120,0.5)", "width": 1},
+                "layer": "below",
+            }
+            for b in range(n_bars + 1)
+        ],
+    )
+    every = max(1, n_bars // 16)  # at most ~16 bar labels
+    fig.update_xaxes(
+        range=[0, n_bars * beats_per_bar],
+        tickvals=[b * beats_per_bar for b in range(0, n_bars, every)],
+        ticktext=[f"bar {b + 1}" for b in range(0, n_bars, every)],
+        title=None,
+        showgrid=False,
+    )
+    cs = [p for p in range(pitch_lo - pitch_lo % 12, pitch_hi + 1, 12) if p >= pitch_lo]
+    fig.update_yaxes(
+        range=[pitch_lo - 1, pitch_hi + 1],
+        tickvals=cs,
+        ticktext=[note_name(p) for p in cs],
+        title=None,
+        gridcolor="rgba(120,120,120,0.15)",
+    )
+    return fig
+
+
+def _pitch_span(parts: list[Voices]) -> tuple[int, int]:
+    sounding = [int(v.pitches[v.pitches >= 0].min()) for v in parts if (v.pitches >= 0).any()]
+    highest = [int(v.pitches.max()) for v in parts if (v.pitches >= 0).any()]
+    if not sounding:
+        return 48, 72
+    return min(sounding) - 2, max(highest) + 2
+
+
+def pianoroll_figure(
+    voices: Voices, given_voice: int | None = None, title: str = "", bar_steps: int = STEPS_PER_BAR
+) -> go.Figure:
+    """Four coloured voices as note rectangles, the given voice outlined, bar lines, zoomable."""
+    fig = go.Figure(_voice_traces(voices, given_voice, bar_steps))
+    return _layout(fig, voices.steps, *_pitch_span([voices]), title, bar_steps)
+
+
+def interpolation_figure(
+    frames: list[Voices],
+    labels: list[str] | None = None,
+    given_voice: int | None = None,
+    title: str = "",
+    bar_steps: int = STEPS_PER_BAR,
+) -> go.Figure:
+    """An animation with one pianoroll per latent step, a play button and a slider.
+
+    Axes are fixed over all frames so that only the notes move.
+    """
+    if not frames:
+        raise ValueError("interpolation_figure needs at least one Voices")
+    labels = labels or [f"step {k + 1}" for k in range(len(frames))]
+    data = [_voice_traces(v, given_voice, bar_steps) for v in frames]
+    fig = go.Figure(
+        data=data[0],
+        frames=[go.Frame(data=d, name=lab) for d, lab in zip(data, labels)],
+    )
+    _layout(fig, max(v.steps for v in frames), *_pitch_span(frames), title, bar_steps)
+    play = {"frame": {"duration": 900, "redraw": True}, "transition": {"duration": 0}}
+    fig.update_layout(
+        height=460,
+        margin={"b": 120},
+        updatemenus=[
+            {
+                "type": "buttons",
+                "direction": "left",
+                "x": 0,
+                "y": 0,
+                "xanchor": "left",
+                "yanchor": "top",
+                "pad": {"t": 75, "r": 10},
+                "showactive": False,
+                "buttons": [
+                    {"label": "▶ Play", "method": "animate", "args": [None, play]},
+                    {
+                        "label": "❚❚ Pause",
+                        "method": "animate",
+                        "args": [[None], {"mode": "immediate", "frame": {"duration": 0}}],
+                    },
+                ],
+            }
+        ],
+        sliders=[
+            {
+                "x": 0.2,
+                "y": 0,
+                "len": 0.8,
+                "yanchor": "top",
+                "pad": {"t": 40},
+                "currentvalue": {"prefix": "showing: ", "xanchor": "left"},
+                "steps": [
+                    {
+                        "label": lab,
+                        "method": "animate",
+                        "args": [[lab], {"mode": "immediate", "frame": {"redraw": True}}],
+                    }
+                    for lab in labels
+                ],
+            }
+        ],
+    )
+    return fig
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def _fmt(x: float | None) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return f"{x:.3f}" if abs(x) < 0.1 else f"{x:.2f}"
+
+
+def _meets(key: str, x: float | None) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)) or key not in TARGETS:
+        return ""
+    lo, hi = TARGETS[key]
+    return "✓ yes" if lo <= x <= hi else "✗ no"
+
+
+def metrics_table(
+    result: dict, reference: dict | None = None, column: str = "this result"
+) -> list[dict]:
+    """Rows for st.dataframe: each headline metric for this result, Bach, and the target.
+
+    `reference` may be None (Bach's figures not loaded yet): that column says so.
+    """
+    rows = []
+    for key, label, target, _ in HEADLINE:
+        x = result.get(key)
+        rows.append(
+            {
+                "metric": label,
+                column: _fmt(x),
+                "Bach": _fmt(reference.get(key)) if reference else "…",
+                "target": target,
+                "meets target": _meets(key, x),
+            }
+        )
+    return rows
+
+
+def metrics_figure(columns: dict[str, dict]) -> go.Figure:
+    """Small multiples: one panel per headline metric, a bar per column, the target shaded."""
+    from plotly.subplots import make_subplots
+
+    n = len(HEADLINE)
+    cols = 4
+    rows = math.ceil(n / cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[k for k, *_ in HEADLINE])
+    palette = ("#0072B2", "#999999", "#D55E00", "#009E73")
+    for idx, (key, *_rest) in enumerate(HEADLINE):
+        r, c = divmod(idx, cols)
+        names = list(columns)
+        values = [columns[name].get(key, math.nan) for name in names]
+        fig.add_bar(
+            x=names,
+            y=values,
+            marker_color=[palette[k % len(palette)] for k in range(len(names))],
+            row=r + 1,
+            col=c + 1,
+            showlegend=False,
+            hovertemplate="%{x}: %{y:.3f}<extra></extra>",
+        )
+        lo, hi = TARGETS.get(key, (-math.inf, math.inf))
+        finite = [v for v in values if not math.isnan(v)] or [0.0]
+        top = max(finite + [lo if math.isfinite(lo) else 0, hi if math.isfinite(hi) else 0])
+        fig.add_hrect(
+            y0=lo if math.isfinite(lo) else 0,
+            y1=hi if math.isfinite(hi) else top * 1.15 + 1e-6,
+            fillcolor="rgba(0,158,115,0.12)",
+            line_width=0,
+            row=r + 1,
+            col=c + 1,
+        )
+    fig.update_layout(height=260 * rows, margin={"l": 30, "r": 10, "t": 40, "b": 30})
+    fig.update_annotations(font_size=11)
+    return fig

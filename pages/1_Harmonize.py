@@ -1,0 +1,335 @@
+"""Harmonize: a melody in, four voices out - pianoroll, audio, downloads and metrics."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+import streamlit as st
+
+from bachgan import app_state as app
+from bachgan.melody import (
+    BUILTIN_TUNES,
+    LIMITS,
+    ImportReport,
+    MelodyError,
+    melody_from_midi,
+    melody_from_text,
+    midi_tracks,
+    notation_help,
+)
+from bachgan.midi import DEFAULT_PROGRAM, PROGRAMS, to_midi_bytes, to_musicxml
+from bachgan.plots import pianoroll_figure
+from bachgan.voices import STEPS_PER_BAR, VOICE_NAMES
+
+DEMO_TUNE = "Ode to Joy (Beethoven)"
+SOURCES = {
+    "tune": "Built-in tune",
+    "upload": "Upload a MIDI file",
+    "text": "Type the notes",
+    "bach": "A voice of a Bach chorale",
+}
+INSTRUMENTS = list(PROGRAMS)
+DEFAULT_INSTRUMENT = next(k for k, v in PROGRAMS.items() if v == DEFAULT_PROGRAM)
+DEFAULTS = {
+    "h_source": "tune",
+    "h_tune": DEMO_TUNE,
+    "h_text": BUILTIN_TUNES["Twinkle, Twinkle, Little Star"],
+    "h_voice": 0,
+    "h_seed": 0,
+    "h_trunc": 1.0,
+    "h_tempo": 80,
+    **{f"h_inst_{v}": DEFAULT_INSTRUMENT for v in range(4)},
+}
+KEPT = [*DEFAULTS, "h_chorale"]
+
+st.set_page_config(page_title="Harmonize · BachGAN", page_icon="🎼", layout="wide")
+app.restore(KEPT)
+if st.session_state.pop("demo", False):  # the home page's one-click button
+    st.session_state.update(h_source="tune", h_tune=DEMO_TUNE, h_voice=0, h_seed=0, h_trunc=1.0)
+    st.session_state.h_active = True
+for k, v in DEFAULTS.items():
+    st.session_state.setdefault(k, v)
+
+
+def new_variation():
+    st.session_state.h_seed = random.randrange(1_000_000)
+    st.session_state.h_active = True
+
+
+def limits_caption() -> str:
+    return (
+        f"Limits: a file up to {LIMITS['max_upload_bytes'] / 1e6:g} MB, "
+        f"at most {LIMITS['max_bars']} bars of 4/4 and {LIMITS['max_notes']:,} notes, "
+        f"a tempo of {LIMITS['min_tempo_bpm']:g}-{LIMITS['max_tempo_bpm']:g} BPM. "
+        "BachGAN takes the top line of the track with most notes."
+    )
+
+
+def melody_input(voice: int):
+    """Draw the controls of the chosen source -> (melody, ImportReport, label, Bach's original
+    or None), or None while there is no melody yet."""
+    name = VOICE_NAMES[voice]
+    source = st.session_state.h_source
+    if source == "tune":
+        tune = st.selectbox(
+            "Tune",
+            list(BUILTIN_TUNES),
+            key="h_tune",
+            help="Well-known melodies that are not among Bach's chorales.",
+        )
+        melody, report = melody_from_text(BUILTIN_TUNES[tune], name)
+        return melody, report, tune, None
+    if source == "upload":
+        st.caption(limits_caption())
+        file = st.file_uploader(
+            "MIDI file",
+            type=["mid", "midi"],
+            key="h_upload",
+            help="A .mid file with your melody, e.g. exported from MuseScore. If it has several "
+            "notes at once, the highest one is taken.",
+        )
+        if file is None:
+            st.info("Choose a MIDI file to harmonize.")
+            return None
+        data = file.getvalue()
+        tracks = midi_tracks(data)
+        track = None
+        if len(tracks) > 1:
+            options = [None, *range(len(tracks))]
+            track = st.selectbox(
+                "Track",
+                options,
+                key=f"h_track_{file.file_id}",
+                format_func=lambda i: "the track with most notes" if i is None else tracks[i],
+                help="Which track of the file holds the melody.",
+            )
+        melody, report = melody_from_midi(data, name, track=track)
+        return melody, report, file.name, None
+    if source == "text":
+        text = st.text_area(
+            "Notes",
+            key="h_text",
+            height=110,
+            max_chars=LIMITS["max_text_chars"],
+            help="Note name, octave, duration: C4q is a quarter-note middle C. "
+            "See 'How to type notes' below.",
+        )
+        with st.expander("How to type notes"):
+            st.markdown(notation_help())
+        melody, report = melody_from_text(text, name)
+        return melody, report, "your melody", None
+    chorales = app.test_chorales()
+    by_name = {c.name: c for c in chorales}
+    chosen = st.selectbox(
+        "Chorale",
+        list(by_name),
+        key="h_chorale",
+        format_func=lambda n: f"{n} ({by_name[n].key})" if by_name[n].key else n,
+        help="Chorales held out from training: the model has never seen them. The voice "
+        "chosen on the right is taken as the melody; compare the result with Bach's own.",
+    )
+    steps = min(by_name[chosen].voices.steps, LIMITS["max_bars"] * STEPS_PER_BAR)
+    bach = by_name[chosen].voices.slice(0, steps)
+    report = ImportReport([f"took the {name} of {chosen}"])
+    return bach.voice(voice), report, f"{chosen} ({name})", bach
+
+
+def harmonize(choice: str, melody, voice: int, seed: int, truncation: float):
+    """The result for these inputs, reused while they stay the same."""
+    digest = hashlib.sha1(melody.pitches.tobytes() + melody.onsets.tobytes()).hexdigest()
+    key = (choice, digest, voice, seed, truncation)
+    kept = st.session_state.get("h_result")
+    if kept and kept["key"] == key:
+        return kept["result"]
+    h = app.load_model(choice)
+    if h is None:
+        return None
+    with st.spinner("Harmonizing…"):
+        result = h.harmonize(melody, voice, seed=seed, truncation=truncation)
+    st.session_state.h_result = {"key": key, "result": result}
+    return result
+
+
+def cleanup_caption(c: dict) -> str:
+    return (
+        f"Clean-up: the model's raw output had more than one pitch per voice on "
+        f"{c['raw_multi_pitch_share']:.0%} of the steps and silence on "
+        f"{c['raw_silent_share']:.0%}; clean-up chose one clear line per voice, changing "
+        f"{c['changed_share']:.0%} of the generated notes-per-step."
+    )
+
+
+def result_metrics(voices, voice: int) -> dict:
+    """Metrics of the three generated voices, on 2-bar windows as Bach's are measured."""
+    from bachgan.evaluate import tune_windows
+    from bachgan.metrics import batch_metrics
+
+    others = tuple(v for v in range(4) if v != voice)
+    return batch_metrics(tune_windows(voices), voices=others)
+
+
+def show_result(result, report: ImportReport, label: str, seed: int, original=None):
+    """The pianoroll, sound, downloads and metrics of one harmonization."""
+    voice = result.voice
+    v = result.voices
+    st.subheader(f"{label}: four voices (seed {seed})")
+    if report.changes:
+        st.info(f"**What the import changed:** {report}.")
+    st.caption(cleanup_caption(result.cleanup))
+    st.plotly_chart(
+        pianoroll_figure(v, voice, bar_steps=STEPS_PER_BAR),
+        key="h_roll",
+        config={"scrollZoom": False, "displaylogo": False},
+    )
+    st.caption(
+        "The given voice is outlined. Hover a note for its name and place; drag to zoom, "
+        "double-click to zoom out."
+    )
+
+    with st.expander("Sound: tempo and instruments", expanded=False):
+        st.slider(
+            "Tempo (quarter notes per minute)",
+            30,
+            200,
+            key="h_tempo",
+            help="Playback speed; also written into the MIDI and MusicXML files."
+            + (f" Your file's tempo was {report.tempo:g} BPM." if report.tempo else ""),
+        )
+        cols = st.columns(4)
+        for i, col in enumerate(cols):
+            col.selectbox(
+                VOICE_NAMES[i].title(),
+                INSTRUMENTS,
+                key=f"h_inst_{i}",
+                help=f"The General MIDI instrument that plays the {VOICE_NAMES[i]}.",
+            )
+    tempo = st.session_state.h_tempo
+    programs = [PROGRAMS[st.session_state[f"h_inst_{i}"]] for i in range(4)]
+    midi = to_midi_bytes(v, tempo, programs=programs)
+    with st.spinner("Rendering audio…"):
+        wav = app.audio_player(midi)
+
+    stem = app.slug(f"bachgan {label} seed {seed}")
+    d1, d2, d3 = st.columns(3)
+    d1.download_button(
+        "⬇ MIDI",
+        midi,
+        f"{stem}.mid",
+        "audio/midi",
+        on_click="ignore",
+        help="Four tracks (Soprano, Alto, Tenor, Bass) for any notation program or DAW.",
+        width="stretch",
+    )
+    d2.download_button(
+        "⬇ WAV",
+        wav,
+        f"{stem}.wav",
+        "audio/wav",
+        on_click="ignore",
+        help="The audio you hear above.",
+        width="stretch",
+    )
+    d3.download_button(
+        "⬇ MusicXML",
+        lambda: to_musicxml(v, tempo, title=f"{label} (BachGAN)"),
+        f"{stem}.musicxml",
+        "application/vnd.recordare.musicxml+xml",
+        on_click="ignore",
+        help="A score with bars, ties, clefs and a key signature, for MuseScore, Finale, "
+        "Sibelius or Dorico.",
+        width="stretch",
+    )
+
+    st.markdown("##### How Bach-like is it?")
+    app.metrics_view(result_metrics(v, voice), voice)
+    st.caption(
+        "Measured on the three generated voices in 2-bar windows, as Bach's held-out "
+        "chorales are. One short piece varies a lot; compare several seeds."
+    )
+
+    if original is not None:
+        with st.expander("Bach's own harmonization of this chorale"):
+            st.plotly_chart(pianoroll_figure(original, voice), key="h_bach_roll")
+
+
+# ---------------------------------------------------------------- page
+
+st.title("🎼 Harmonize a melody")
+st.caption("Pick a melody, say which voice it is, and BachGAN writes the other three.")
+
+left, right = st.columns([3, 2], gap="large")
+with right:
+    voice = st.selectbox(
+        "The melody is the…",
+        range(4),
+        key="h_voice",
+        format_func=lambda v: VOICE_NAMES[v],
+        help="Which of the four voices your melody is. It is moved by whole octaves into that "
+        "voice's range; BachGAN writes the other three around it.",
+    )
+    choice = app.model_picker("h_model")
+    c1, c2 = st.columns([1, 1], vertical_alignment="bottom")
+    seed = c1.number_input(
+        "Seed",
+        min_value=0,
+        max_value=2**31 - 1,
+        step=1,
+        key="h_seed",
+        help="The same seed and settings always give the same harmony; another seed gives "
+        "another harmonization of the same melody.",
+    )
+    c2.button(
+        "🎲 New variation",
+        on_click=new_variation,
+        help="Pick a random seed and harmonize again.",
+        width="stretch",
+    )
+    truncation = st.slider(
+        "Adventure (truncation)",
+        0.2,
+        1.5,
+        step=0.05,
+        key="h_trunc",
+        help="Scales the random input. Lower is safer and more typical; 1.0 is what the "
+        "model was trained with; higher is more adventurous and less tidy.",
+    )
+    st.button(
+        "Harmonize",
+        type="primary",
+        key="h_go",
+        on_click=lambda: st.session_state.update(h_active=True),
+        help="Write the other three voices (about a second).",
+        width="stretch",
+    )
+
+with left:
+    st.radio(
+        "Melody",
+        list(SOURCES),
+        key="h_source",
+        format_func=SOURCES.get,
+        horizontal=True,
+        help="Where the melody comes from.",
+    )
+    try:
+        picked = melody_input(voice)
+    except MelodyError as e:
+        st.error(str(e))
+        picked = None
+
+if picked and st.session_state.get("h_active"):
+    melody, report, label, original = picked
+    try:
+        result = harmonize(choice, melody, voice, int(seed), float(truncation))
+    except MelodyError as e:
+        st.error(str(e))
+        result = None
+    if result is not None:
+        st.session_state.h_melody = {"label": label, "melody": melody, "voice": voice}
+        show_result(result, report, label, int(seed), original)
+
+elif not st.session_state.get("h_active"):
+    app.load_model(choice)  # load the model now, so that the first click is quick
+
+app.save(KEPT)

@@ -1,0 +1,111 @@
+"""BachGAN's entry point: the navigation and the home page.
+
+The pages live in pages/ (one file each); st.navigation gives them proper titles and
+makes this file the home page. Nothing slow happens here before the first paint: the
+model loads after the text and buttons are drawn, and Bach's chorales are never parsed
+from this page.
+
+Streamlit quirk: with a pages/ folder present, a server starts in its older folder mode
+and switches to st.navigation the first time this file runs. A very first visit that
+deep-links to a page (e.g. /Harmonize) therefore shows the folder's menu ("streamlit
+app") until its next rerun; everything on the page works either way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+HERE = Path(__file__).resolve().parent
+# (file, title in the menu, icon, link text on the home page, what the page is for)
+PAGES = [
+    (
+        "pages/1_Harmonize.py",
+        "Harmonize",
+        "🎼",
+        "Harmonize your own melody",
+        "A tune, a MIDI file, typed notes or a voice of a Bach chorale: hear, see, download.",
+    ),
+    (
+        "pages/2_Train.py",
+        "Train",
+        "🏋️",
+        "Train a model",
+        "Train your own model in the background and watch it learn.",
+    ),
+    (
+        "pages/3_Explore_latent.py",
+        "Explore latent",
+        "🧭",
+        "Explore variations",
+        "Walk between harmonizations of one melody and keep your favourites.",
+    ),
+]
+DEMO_TUNE = "Ode to Joy (Beethoven)"
+
+
+def home():
+    from bachgan import app_state as app
+
+    st.title("BachGAN")
+    st.markdown(
+        "**Give BachGAN a melody and it writes the other three voices of a four-part chorale "
+        "in the style of J. S. Bach** - a soprano, alto, tenor and bass you can hear, see "
+        "and download."
+    )
+    if st.button(
+        "🎵 Harmonize a tune now",
+        type="primary",
+        help=f"Harmonizes '{DEMO_TUNE}' with the shipped model and opens the result.",
+    ):
+        st.session_state.demo = True
+        st.switch_page("pages/1_Harmonize.py")
+    pages = [p for p in PAGES if (HERE / p[0]).exists()]
+    for col, (path, _, icon, link, why) in zip(st.columns(len(pages)), pages):
+        col.page_link(path, label=link, icon=icon, help=why)
+
+    picture = st.container()
+    st.subheader("The model")
+    try:
+        h = app.harmonizer(app.SHIPPED)
+    except Exception as e:  # a missing or broken checkpoint must not take the page down
+        st.error(f"The shipped model could not be loaded: {e}")
+        return
+    st.markdown(f"**Loaded:** the shipped model ({app.model_label(h)}).")
+    quality, source = app.model_quality(app.SHIPPED)
+    app.metrics_view(quality, 0, column="this model", start=False)
+    st.caption(
+        f"The model's figures are {source}. Bach's are his held-out chorales, measured the "
+        "same way (the three voices under the soprano, in 2-bar windows)."
+    )
+
+    with picture:
+        from bachgan.melody import builtin_tune
+        from bachgan.plots import pianoroll_figure
+
+        demo = h.harmonize(builtin_tune(DEMO_TUNE), 0, seed=0)
+        st.plotly_chart(
+            pianoroll_figure(demo.voices, 0, title=f"{DEMO_TUNE}, harmonized by BachGAN"),
+            key="home_roll",
+        )
+        st.caption(
+            "Each colour is a voice; the outlined one is the melody you give, the others are "
+            "written by the model. Hover a note to see its name."
+        )
+
+    with st.expander("How does it work?"):
+        st.markdown(
+            "BachGAN is a *conditional Wasserstein GAN*: a generator network learned from "
+            "Bach's chorales to write three voices around a given one, while a critic network "
+            "learned to tell its output from Bach's. A random *seed* picks one of many "
+            "possible harmonizations; a small clean-up step then turns the network's "
+            "raw scores into one clear line per voice. See **Explore latent** to walk "
+            "between harmonizations, and **Train** to train your own model."
+        )
+
+
+st.set_page_config(page_title="BachGAN", page_icon="🎼", layout="wide")
+pages = [st.Page(home, title="Home", icon="🏠", default=True)]
+pages += [st.Page(p[0], title=p[1], icon=p[2]) for p in PAGES if (HERE / p[0]).exists()]
+st.navigation(pages).run()

@@ -1,0 +1,118 @@
+"""The real thing: a Streamlit server and headless Chromium, harmonizing through the UI.
+
+Uses Debian's /usr/bin/chromium through the playwright package, so nothing is downloaded at
+test time; skipped (with the reason) where that browser is not installed.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`streamlit run` on a free port; yields the base URL and stops the server afterwards."""
+    port = _free_port()
+    log = (tmp_path_factory.mktemp("server") / "streamlit.log").open("w+")
+    cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py"]
+    cmd += ["--server.headless", "true", "--server.port", str(port)]
+    cmd += ["--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                pytest.fail(f"streamlit did not come up:\n{log.read()[-3000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    sync_playwright = sync_api.sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            pg = browser.new_page(viewport={"width": 1280, "height": 900})
+            pg.set_default_timeout(60_000)
+            yield pg
+        finally:
+            browser.close()
+
+
+def test_harmonize_a_builtin_tune_in_the_browser(server, page):
+    page.goto(server)
+    page.get_by_role("heading", name="BachGAN").wait_for()
+    page.get_by_test_id("stSidebarNav").get_by_text("Harmonize").click()
+    page.get_by_role("heading", name="Harmonize a melody").wait_for()
+    # Built-in tunes are the default source: open the tune list and pick one.
+    page.get_by_role("combobox", name="Tune").click()
+    page.get_by_role("option", name="Twinkle, Twinkle, Little Star").click()
+    page.get_by_role("button", name="Harmonize", exact=True).click()
+
+    page.get_by_text("Twinkle, Twinkle, Little Star: four voices").wait_for()
+    page.locator("audio").first.wait_for(state="attached")
+    page.locator(".js-plotly-plot .bars path").first.wait_for(state="attached")
+    assert page.locator("audio").count() == 1
+    assert page.locator(".js-plotly-plot .bars path").count() > 10  # the notes are drawn
+    assert page.get_by_test_id("stException").count() == 0
+
+
+def test_home_one_click_lands_on_a_result(server, page):
+    page.goto(server)
+    page.get_by_role("button", name="Harmonize a tune now").click()
+    page.get_by_text("Ode to Joy (Beethoven): four voices").wait_for()
+    page.locator("audio").first.wait_for(state="attached")
+    assert page.locator(".js-plotly-plot").count() >= 1
+    assert page.get_by_test_id("stException").count() == 0

@@ -1,0 +1,213 @@
+"""The app's pages run headless with Streamlit's AppTest: no browser, the real model.
+
+Each test drives a page the way a person would (pick, click) and checks what appears:
+a pianoroll (plotly_chart), an audio player, st.error for bad input, never an exception.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from bachgan import plots  # noqa: E402
+from bachgan.voices import Voices  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 120  # the first run loads TensorFlow and the model; a loaded CI machine is slow
+
+
+def app(page: str) -> AppTest:
+    return AppTest.from_file(str(ROOT / page), default_timeout=TIMEOUT)
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+
+
+def test_home_renders_model_and_picture():
+    at = app("streamlit_app.py").run()
+    no_exception(at)
+    assert at.title[0].value == "BachGAN"
+    assert len(at.get("plotly_chart")) == 1  # the picture
+    assert any("training iterations" in m.value for m in at.markdown)
+    assert at.dataframe, "the model's quality table is missing"
+
+
+def test_home_one_click_lands_on_a_harmonized_result():
+    at = app("streamlit_app.py").run()
+    at.button[0].click().run()
+    no_exception(at)
+    assert at.get("plotly_chart") and at.get("audio")
+    assert any("Ode to Joy" in h.value for h in at.subheader)
+
+
+def test_harmonize_page_renders_before_any_click():
+    at = app("pages/1_Harmonize.py").run()
+    no_exception(at)
+    assert not at.get("audio")
+
+
+def test_harmonize_a_builtin_tune():
+    at = app("pages/1_Harmonize.py").run()
+    at.selectbox(key="h_tune").select("Old Hundredth").run()
+    at.button(key="h_go").click().run()
+    no_exception(at)
+    assert len(at.get("plotly_chart")) == 1
+    assert len(at.get("audio")) == 1
+    assert not at.error
+    assert at.dataframe  # metrics beside Bach's
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == ["⬇ MIDI", "⬇ WAV", "⬇ MusicXML"]
+
+
+def test_new_variation_changes_the_seed_and_keeps_a_result():
+    at = app("pages/1_Harmonize.py").run()
+    at.button(key="h_go").click().run()
+    before = at.number_input(key="h_seed").value
+    next(b for b in at.button if "New variation" in b.label).click().run()
+    no_exception(at)
+    assert at.number_input(key="h_seed").value != before
+    assert at.get("audio")
+
+
+def test_bad_text_melody_shows_an_error_and_the_page_keeps_working():
+    at = app("pages/1_Harmonize.py").run()
+    at.button(key="h_go").click().run()
+    at.radio(key="h_source").set_value("text").run()
+    at.text_area(key="h_text").input("C4q D4q X9q").run()
+    no_exception(at)
+    assert len(at.error) == 1 and "X9q" in at.error[0].value
+    assert not at.get("audio")  # no stale result under the error
+    # Fixing the text brings the result back without reloading.
+    at.text_area(key="h_text").input("C4q D4 E4 F4 | G4h G4h").run()
+    no_exception(at)
+    assert not at.error and at.get("audio")
+
+
+def test_upload_a_midi_file_pick_a_track_and_harmonize():
+    from bachgan.melody import builtin_tune
+    from bachgan.midi import to_midi_bytes
+
+    tune = builtin_tune("Old Hundredth")
+    data = to_midi_bytes(Voices.stack([tune, tune.transpose(-12)]), tempo=96)
+    at = app("pages/1_Harmonize.py").run()
+    at.radio(key="h_source").set_value("upload").run()
+    assert any("1 MB" in c.value for c in at.caption)  # the limits are shown
+    at.file_uploader(key="h_upload").set_value(("hymn.mid", data, "audio/midi")).run()
+    assert any(sb.label == "Track" for sb in at.selectbox)  # two tracks: a choice
+    at.button(key="h_go").click().run()
+    no_exception(at)
+    assert at.get("plotly_chart") and at.get("audio") and not at.error
+
+
+def test_upload_a_file_that_is_not_midi_shows_an_error():
+    at = app("pages/1_Harmonize.py").run()
+    at.radio(key="h_source").set_value("upload").run()
+    at.file_uploader(key="h_upload").set_value(("notes.mid", b"hello", "audio/midi")).run()
+    at.button(key="h_go").click().run()
+    no_exception(at)
+    assert len(at.error) == 1 and "not a MIDI file" in at.error[0].value
+    assert at.button(key="h_go")  # the rest of the page is still there
+
+
+def test_melody_out_of_the_voice_range_is_moved_and_reported():
+    at = app("pages/1_Harmonize.py").run()
+    at.radio(key="h_source").set_value("text").run()
+    at.text_area(key="h_text").input("C6q D6 E6 F6 | G6w").run()
+    at.button(key="h_go").click().run()
+    no_exception(at)
+    assert any("moved down" in i.value for i in at.info)
+
+
+def test_harmonize_another_voice():
+    at = app("pages/1_Harmonize.py").run()
+    at.selectbox(key="h_voice").select(3).run()  # the tune as the bass
+    at.button(key="h_go").click().run()
+    no_exception(at)
+    assert at.get("plotly_chart") and at.get("audio") and not at.error
+
+
+def test_explore_renders_and_interpolates():
+    at = app("pages/3_Explore_latent.py").run()
+    no_exception(at)
+    charts = len(at.get("plotly_chart"))
+    at.button(key="e_int_go").click().run()
+    no_exception(at)
+    assert len(at.get("plotly_chart")) == charts + 1  # the interpolation animation
+    assert len(at.get("audio")) >= 2  # the re-roll tab's and the whole path's
+
+
+def test_explore_reroll_gallery_and_favourites():
+    at = app("pages/3_Explore_latent.py").run()
+    at.button(key="e_roll_0").click().run()
+    no_exception(at)
+    assert any("bar 1 ← seed" in c.value for c in at.caption)
+    at.button(key="e_g_go").click().run()
+    no_exception(at)
+    keep = next(b for b in at.button if b.key and b.key.startswith("keep_g"))
+    keep.click().run()
+    no_exception(at)
+    assert len(at.session_state["favourites"]) == 1
+    assert any(b.proto.label.startswith("⬇ All favourites") for b in at.get("download_button"))
+
+
+# ---------------------------------------------------------------- figures
+
+
+def test_pianoroll_figure_hover_names_notes_and_marks_the_given_voice():
+    melody = Voices.from_pitches([61] * 4 + [-1] * 12 + [64] * 16)  # C#4 for a beat
+    v = Voices.stack([melody.transpose(12), melody, melody.transpose(-12), melody.transpose(-24)])
+    fig = plots.pianoroll_figure(v, given_voice=1)
+    by_name = {t.name: t for t in fig.data}
+    assert set(by_name) == {"Soprano", "Alto (given)", "Tenor", "Bass"}
+    alto = by_name["Alto (given)"]
+    assert alto.hovertext[0] == "Alto C#4, bar 1 beat 1, 1 beat"
+    assert alto.hovertext[1] == "Alto E4, bar 2 beat 1, 4 beats"
+    assert alto.marker.line.width > by_name["Soprano"].marker.line.width
+    assert len(fig.layout.shapes) == 3  # bar lines at 0, 1 and 2 bars
+
+
+def test_interpolation_figure_has_a_frame_per_step():
+    v = Voices.stack([Voices.from_pitches([72] * 32)] * 4)
+    fig = plots.interpolation_figure([v, v.transpose(1), v.transpose(2)], ["A", "50%", "B"])
+    assert [f.name for f in fig.frames] == ["A", "50%", "B"]
+    assert len(fig.layout.sliders[0].steps) == 3
+
+
+def test_metrics_table_without_bach_says_so():
+    rows = plots.metrics_table({"chord_tone_rate": 0.9}, None)
+    assert rows[0]["Bach"] == "…" and rows[0]["meets target"] == "✓ yes"
+    assert rows[1]["this result"] == "n/a"
+
+
+def test_choices_survive_a_visit_to_another_page():
+    at = app("streamlit_app.py").run()
+    at.switch_page("pages/1_Harmonize.py").run()
+    at.selectbox(key="h_tune").select("Old Hundredth").run()
+    at.button(key="h_go").click().run()
+    at.switch_page("pages/3_Explore_latent.py").run()
+    no_exception(at)
+    # Explore offers the melody just harmonized, and starts from it.
+    assert at.selectbox(key="e_tune").value == "From Harmonize: Old Hundredth"
+    at.switch_page("pages/1_Harmonize.py").run()
+    no_exception(at)
+    assert at.selectbox(key="h_tune").value == "Old Hundredth"
+    assert at.get("audio")  # the result is still there
+
+
+def test_favourites_zip_holds_midi_files_and_seeds():
+    import io
+    import json
+    import zipfile
+
+    from bachgan.app_state import favourites_zip
+
+    favs = [{"label": "Old Hundredth, seed 3", "seed": 3, "z": [[0.5]], "midi": b"MThd..."}]
+    with zipfile.ZipFile(io.BytesIO(favourites_zip(favs))) as z:
+        assert z.namelist() == ["01-old-hundredth-seed-3.mid", "favourites.json"]
+        index = json.loads(z.read("favourites.json"))
+    assert index[0]["seed"] == 3 and "midi" not in index[0]
