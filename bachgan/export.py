@@ -47,4 +47,7 @@ def load_generator(path: str | Path):
     generator = build_generator(preset)
     generator.load_weights(str(folder / WEIGHTS))
     card["path"] = str(folder)
+    evaluation = read_json(folder / "evaluation.json")  # written by `bachgan ship`
+    if isinstance(evaluation, dict):
+        card["evaluation"] = evaluation
     return generator, preset, card

@@ -17,10 +17,10 @@ Run directory layout (a contract with the app and other tools):
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import platform
-import shutil
 import signal
 import sys
 import time
@@ -33,12 +33,14 @@ from bachgan.runs_io import (
     atomic_dir,
     atomic_write_json,
     complete_dirs,
+    discard_dir,
     read_json,
     read_jsonl,
     remove_stale_tmp,
     rewrite_jsonl,
 )
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 KEEP_CHECKPOINTS = 3
 KEEP_EXPORTS = 2
 N_SAMPLES = 8
@@ -47,6 +49,18 @@ N_EVAL = 64
 
 class TrainingBusy(RuntimeError):
     """Another training run holds the machine's training lock."""
+
+
+class DiskFull(OSError):
+    """The disk filled up while the run was writing its files."""
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """OSError ENOSPC/EDQUOT/EFBIG, or TensorFlow's / h5py's wording of the same."""
+    if getattr(err, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return True
+    text = str(err)
+    return any(s in text for s in ("No space left", "Disk quota exceeded", "File too large"))
 
 
 def lock_path() -> Path:
@@ -144,6 +158,8 @@ class RunCallback:
 
             def on_epoch_end(self, epoch, logs=None):
                 run.end_iteration(epoch + 1, logs or {}, time.perf_counter() - self.t0)
+                if run.stop_requested:
+                    self.model.stop_training = True
 
         return _Callback()
 
@@ -215,7 +231,12 @@ class Run:
         from bachgan.data import load_corpus, make_dataset, stack_windows
         from bachgan.model import WGANGP, Preset
 
-        lock = acquire_lock()
+        self._install_signals()
+        try:
+            lock = acquire_lock()
+        except BaseException:
+            self._restore_signals()
+            raise
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             for sub in ("checkpoints", "exports", "samples"):
@@ -268,9 +289,7 @@ class Run:
             self.sample_z = np.asarray(
                 tf.random.stateless_truncated_normal((N_SAMPLES, *p.z_shape), seed=[7, 7])
             )
-            self.stop_requested = False
-            self._install_signals()
-            if start < cfg["iterations"]:
+            if start < cfg["iterations"] and not self.stop_requested:
                 gan.fit(
                     ds,
                     epochs=cfg["iterations"],
@@ -286,20 +305,43 @@ class Run:
             self.status.update(state=state, pid=None)
             return self.status.data
         except BaseException as err:
+            failure = DiskFull(self._disk_full_message()) if is_disk_full(err) else err
             if hasattr(self, "status"):
-                self.status.update(state="failed", pid=None, error=f"{type(err).__name__}: {err}")
-            raise
+                try:
+                    self.status.update(
+                        state="failed", pid=None, error=f"{type(failure).__name__}: {failure}"
+                    )
+                except OSError:  # e.g. a disk too full for status.json: keep the real error
+                    pass
+            if failure is err:
+                raise
+            raise failure from err
         finally:
             lock.close()
+            self._restore_signals()
+
+    def _disk_full_message(self) -> str:
+        last = self.start_iteration()
+        kept = f"the checkpoint of iteration {last} is intact" if last else "no checkpoint yet"
+        return (
+            f"the disk is full (no space left to write the run in {self.dir}); {kept}. "
+            "Free some disk space, then continue with --resume."
+        )
 
     def _install_signals(self):
+        """SIGTERM/SIGINT ask for a stop; the callback ends fit() after the iteration.
+        Installed first thing, so a stop during start-up also ends cleanly."""
+        self.stop_requested = False
+
         def request_stop(signum, frame):
             self.stop_requested = True
-            self.gan.stop_training = True
             self.log(f"signal {signum}: stopping after this iteration")
 
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, request_stop)
+        self._old_handlers = {s: signal.signal(s, request_stop) for s in STOP_SIGNALS}
+
+    def _restore_signals(self):
+        for sig, handler in self._old_handlers.items():
+            signal.signal(sig, handler)
 
     def end_iteration(self, iteration: int, logs: dict, seconds: float):
         p = self.preset
@@ -389,9 +431,9 @@ class Run:
             saved=now(),
         )
         for old in complete_dirs(self.dir / "checkpoints", "ckpt")[:-KEEP_CHECKPOINTS]:
-            shutil.rmtree(old, ignore_errors=True)
+            discard_dir(old)
         for old in complete_dirs(self.dir / "exports", "export")[:-KEEP_EXPORTS]:
-            shutil.rmtree(old, ignore_errors=True)
+            discard_dir(old)
 
 
 def sampling_z(n, preset, seed):

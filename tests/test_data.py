@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -49,7 +50,7 @@ def test_cache_refuses_corrupt_or_older_files(tmp_path, monkeypatch, isolated_ca
     monkeypatch.setenv("BACHGAN_CACHE", str(tmp_path))
     bad = data.cache_path()
     bad.write_bytes(good[: len(good) // 2])
-    with pytest.raises(Exception):
+    with pytest.raises((OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)):
         data._load_cache(bad)
     bad.write_bytes(good)
     assert data._load_cache(bad).splits["train"]
@@ -76,7 +77,7 @@ def test_no_test_window_reaches_training(corpus):
     held_only = {w.tobytes() for w in held} - train_keys
     ds = data.make_dataset(train, p, seed=0)
     seen = 0
-    for roll, cond, voice in ds.take(60):
+    for roll, _cond, _voice in ds.take(60):
         for r in roll.numpy():
             key = from_roll(r, p.low).pitches.tobytes()
             assert key not in held_only

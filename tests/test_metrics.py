@@ -319,7 +319,7 @@ def test_headline_keys_and_targets():
     m = M.window_metrics(satb(s=[72] * 16, a=[64] * 16, t=[55] * 16, b=[48] * 16))
     keys = [k for k, *_ in M.HEADLINE]
     assert set(keys) == set(M.TARGETS) and all(k in m for k in keys)
-    for key, label, target, direction in M.HEADLINE:
+    for _key, label, target, direction in M.HEADLINE:
         assert label and target and direction in {"higher", "lower", "range"}
     ok = M.meets_targets(m)
     assert ok["chord_tone_rate"] and ok["voice_crossing"] and not ok["onsets_per_bar_lower"]

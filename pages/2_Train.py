@@ -1,0 +1,384 @@
+"""Train: start, watch, hear and stop a background training run.
+
+UI only: run management is bachgan.runs, figures are bachgan.curves. Everything shown
+is read from the run folders on disk, so a reload or a second browser sees the same run.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from bachgan import curves, runs
+from bachgan.voices import VOICE_NAMES
+
+REFRESH_S = 3  # how often the live part of the page rereads a running run
+DEFAULT_ITERATIONS = {"seed": 2000, "cpu": 2000, "tiny": 20}
+DEFAULT_VOICES = {"seed": ("soprano",), "cpu": VOICE_NAMES, "tiny": VOICE_NAMES}
+STATE_TEXT = {
+    "running": "🟢 training",
+    "finished": "✅ finished",
+    "stopped": "⏸️ stopped",
+    "failed": "❌ failed",
+    "interrupted": "⚠️ interrupted (its process ended without saying why)",
+    "new": "⏳ starting",
+}
+
+
+# ---------------------------------------------------------------- cached helpers
+
+
+@st.cache_data(max_entries=32, show_spinner="Decoding the samples…")
+def _sample(name: str, iteration: int) -> runs.Sample:
+    return runs.load_sample(name, iteration)
+
+
+@st.cache_data(max_entries=64, show_spinner="Rendering audio…")
+def _wav(midi: bytes) -> tuple[bytes, str | None]:
+    """(wav, note) where note says a fallback synthesizer was used."""
+    from bachgan.audio import render_wav
+
+    a = render_wav(midi)
+    return a.wav, (a.synthesizer if a.is_fallback else None)
+
+
+@st.cache_data(show_spinner=False)
+def _bach_reference() -> dict:
+    """Bach's figures for alto, tenor and bass: what the training metrics measure."""
+    from bachgan.data import cache_path
+
+    if not cache_path().exists():  # never parse the corpus (a minute) from this page
+        return {}
+    try:
+        from bachgan.evaluate import bach_reference
+
+        return dict(bach_reference())
+    except Exception:  # the lines are a help, not a reason to break the page
+        return {}
+
+
+def _pianoroll(voices, given: int, title: str):
+    try:
+        from bachgan.plots import pianoroll_figure
+    except ImportError:
+        return curves.pianoroll_heatmap(voices, given_voice=given, title=title)
+    return pianoroll_figure(voices, given_voice=given, title=title)
+
+
+# ---------------------------------------------------------------- start form
+
+
+def start_form(busy: str | None) -> None:
+    if busy:
+        st.info(busy, icon="⏳")
+    preset = st.selectbox(
+        "Model size (preset)",
+        list(runs.PRESET_HELP),
+        index=list(runs.PRESET_HELP).index("cpu"),
+        format_func=runs.PRESET_LABEL.__getitem__,
+        help="How big the model is. Bigger models can sound better but train much longer.",
+        key="train_preset",
+    )
+    st.caption(runs.PRESET_HELP[preset])
+    top = runs.MAX_ITERATIONS[preset]
+    iterations = st.number_input(
+        "Iterations",
+        min_value=1,
+        max_value=top,
+        value=DEFAULT_ITERATIONS[preset],
+        step=10 if preset == "tiny" else 100,
+        key=f"train_iterations_{preset}",
+        help=f"Training steps (1 to {top}). Each one shows the critic real and generated "
+        "chorales and improves the generator a little. Samples and a saved model come every "
+        "50 (tiny: 5).",
+    )
+    voices = st.multiselect(
+        "Voices it learns to harmonize",
+        VOICE_NAMES,
+        default=list(DEFAULT_VOICES[preset]),
+        format_func=str.title,
+        key=f"train_voices_{preset}",
+        help="The voice a person gives the model; it writes the other three. 'Soprano' only is "
+        "the original melody harmonizer; all four lets you give a bass line, for example.",
+    )
+    seed = st.number_input(
+        "Seed",
+        min_value=0,
+        max_value=runs.MAX_SEED,
+        value=0,
+        step=1,
+        key="train_seed",
+        help="Starting point of the random numbers. The same settings and seed train the same "
+        "model again; another seed gives another model.",
+    )
+    name = st.text_input(
+        "Run name (optional)",
+        max_chars=64,
+        key="train_name",
+        placeholder="e.g. my-first-run (left empty: preset, date and time)",
+        help="A folder name under runs/: letters, digits, '-', '_' and '.'.",
+    )
+    if st.button("Start training", type="primary", key="train_start", disabled=bool(busy)):
+        request = runs.TrainRequest(
+            preset=preset,
+            iterations=int(iterations),
+            seed=int(seed),
+            condition_voices=tuple(voices),
+            name=name.strip() or None,
+        )
+        try:
+            with st.spinner("Starting the training process…"):
+                started = runs.start(request)
+        except runs.TrainRequestError as err:
+            for problem in err.problems:
+                st.error(problem)
+        except (runs.TrainingBusy, runs.TrainingDisabled) as err:
+            st.warning(str(err))
+        else:
+            st.session_state["train_run"] = started
+            st.query_params["run"] = st.session_state["train_run_link"] = started
+            st.rerun()
+
+
+# ---------------------------------------------------------------- one run
+
+
+def progress_block(info: runs.RunInfo) -> None:
+    st.markdown(f"**{info.name}** · {STATE_TEXT.get(info.effective_state, info.effective_state)}")
+    if info.iterations:
+        st.progress(
+            min(info.iteration / info.iterations, 1.0),
+            text=f"iteration {info.iteration:,} of {info.iterations:,}",
+        )
+    facts = [f"preset **{info.preset or '…'}**", f"device **{info.device or '…'}**"]
+    if info.running:
+        eta = runs.format_seconds(info.eta_seconds)
+        facts.append(f"time left **{eta or 'estimating…'}** (from the last iterations)")
+    st.markdown(" · ".join(facts))
+
+
+def run_controls(info: runs.RunInfo, enabled: bool, busy: str | None) -> None:
+    """Stop while running; resume (optionally for longer) otherwise."""
+    if not enabled:
+        return
+    if info.running:
+        if not runs.stoppable(info.name):
+            st.caption(
+                "This run was started outside the app (e.g. from a terminal): stop it there."
+            )
+            return
+        stopping = st.session_state.get("train_stopping") == (info.name, info.pid)
+        if st.button(
+            "Stop after this iteration",
+            key="train_stop",
+            disabled=stopping,
+            help="Saves the model and stops; you can resume it later.",
+        ):
+            try:
+                runs.stop(info.name)
+            except runs.RunError as err:
+                st.warning(str(err))
+            else:
+                st.session_state["train_stopping"] = (info.name, info.pid)
+                stopping = True
+        if stopping:
+            st.caption("Stopping: the current iteration finishes and the model is saved…")
+        return
+    if not info.resumable:
+        return
+    top = runs.MAX_ITERATIONS.get(info.preset, 20000)
+    lowest = max(1, info.iteration)
+    until = st.number_input(
+        "Resume up to iteration",
+        min_value=lowest,
+        max_value=max(top, lowest),
+        value=min(max(info.iterations, lowest), max(top, lowest)),
+        key=f"train_resume_to_{info.name}",
+        help="Continues from the last saved checkpoint; raise it to train a finished run longer.",
+    )
+    if st.button("Resume", key="train_resume", disabled=bool(busy)):
+        try:
+            runs.resume(info.name, iterations=int(until))
+        except (runs.RunError, runs.TrainingBusy) as err:
+            st.warning(str(err))
+        else:
+            st.rerun()
+
+
+def problems_block(info: runs.RunInfo) -> None:
+    if info.effective_state in ("failed", "interrupted"):
+        if info.error:
+            st.error(f"Error: {info.error}")
+        elif info.effective_state == "interrupted":
+            st.warning(
+                "The training process ended without saving its state (it was killed, or the "
+                "machine restarted). Resume continues from the last checkpoint."
+            )
+        st.code(runs.log_tail(info.name, 40) or "(the log is empty)", language=None)
+    else:
+        with st.expander("Log (last lines the training process printed)"):
+            st.code(runs.log_tail(info.name, 40) or "(no log yet)", language=None)
+
+
+def curves_block(name: str) -> None:
+    rows = runs.read_metrics(name)
+    losses, music = st.tabs(["Losses", "Music vs Bach"])
+    with losses:
+        smoothing = st.slider(
+            "Smoothing",
+            0.0,
+            0.99,
+            0.6,
+            0.01,
+            key="train_smoothing",
+            help="Averages out the iteration-to-iteration noise; the raw curve stays faint.",
+        )
+        st.plotly_chart(curves.loss_figure(rows, smoothing), key="train_losses")
+        st.caption(
+            "The Wasserstein estimate is how far apart the critic finds real and generated "
+            "chorales; it should fall and level off. The gradient penalty keeps the critic "
+            "smooth and should stay small."
+        )
+    with music:
+        ref = _bach_reference()
+        st.plotly_chart(curves.music_figure(rows, ref), key="train_music")
+        st.caption(
+            "Measured on the same held-out melodies every 50 iterations (tiny: 5), on the alto, "
+            "tenor and bass after clean-up. Dashed: Bach's own chorales; green: the target."
+            + ("" if ref else " Bach's lines appear once his chorales have been parsed.")
+        )
+
+
+def live_panel(name: str, enabled: bool, busy: str | None) -> None:
+    info = runs.run_info(name)
+    if st.session_state.get("train_live") == name and not info.running:
+        st.session_state["train_live"] = None
+        st.rerun(scope="app")  # it just ended: redraw the whole page (buttons, table)
+    if info.running:
+        st.session_state["train_live"] = name
+    progress_block(info)
+    problems_block(info)
+    run_controls(info, enabled, busy)
+    curves_block(name)
+
+
+def pick_iteration(name: str, its: list[int]) -> int:
+    """The sample slider; it follows the newest sample unless an older one was picked."""
+    last, pick = f"train_sample_last_{name}", f"train_sample_pick_{name}"
+    following = st.session_state.get(pick) in (None, st.session_state.get(last))
+    value = (
+        its[-1] if following or st.session_state.get(pick) not in its else st.session_state[pick]
+    )
+    if len(its) == 1:
+        iteration = its[0]
+        st.caption(f"Iteration {iteration} (more samples follow as training goes on).")
+    else:
+        iteration = st.select_slider(
+            "Iteration",
+            options=its,
+            value=value,
+            key=f"train_sample_it_{name}",
+            help="The same held-out melodies, harmonized by the model as it was at that "
+            "iteration: slide to hear it learn.",
+        )
+    st.session_state[pick], st.session_state[last] = iteration, its[-1]
+    return iteration
+
+
+def samples_panel(name: str) -> None:
+    st.subheader("Samples")
+    its = runs.samples(name)
+    if not its:
+        st.info("No samples yet: the first ones are saved after 50 iterations (tiny: 5).")
+        return
+    iteration = pick_iteration(name, its)
+    sample = _sample(name, iteration)
+    labels = [f"Melody {i + 1} (given: {VOICE_NAMES[g]})" for i, g in enumerate(sample.given)]
+    k = st.selectbox(
+        "Excerpt",
+        range(len(labels)),
+        format_func=labels.__getitem__,
+        key=f"train_sample_k_{name}",
+        help="Eight fixed two-bar excerpts the model never trained on, each with one given voice.",
+    )
+    given = sample.given[k]
+    st.plotly_chart(
+        _pianoroll(sample.pieces[k], given, f"Iteration {iteration}: {labels[k]}"),
+        key="train_sample_roll",
+    )
+    wav, note = _wav(sample.midi[k])
+    st.audio(wav, format="audio/wav")
+    if note:
+        st.caption(f"Simple sine-wave sound here ({note}); the MIDI file sounds right.")
+    st.download_button(
+        "Download MIDI",
+        sample.midi[k],
+        file_name=f"{name}-iter{iteration:06d}-{k + 1}.mid",
+        mime="audio/midi",
+        key="train_sample_midi",
+        help="The excerpt as a four-track MIDI file (Soprano, Alto, Tenor, Bass).",
+    )
+
+
+# ---------------------------------------------------------------- page
+
+
+def runs_table() -> None:
+    st.dataframe([r.row() for r in runs.list_runs()], hide_index=True, key="train_table")
+
+
+def chosen_run(names: list[str], active: runs.RunInfo | None) -> str | None:
+    """The run to show: ?run= when valid, else this session's, else the running or newest."""
+    wanted = st.query_params.get("run")
+    if wanted is not None:
+        try:
+            runs.resolve_run(wanted)
+        except runs.RunNameError as err:
+            st.error(f"The link asks for a run that cannot be shown: {err}")
+            wanted = None
+    if wanted in names and st.session_state.get("train_run_link") != wanted:
+        st.session_state["train_run"] = wanted
+    st.session_state["train_run_link"] = wanted
+    if not names:
+        return None
+    if st.session_state.get("train_run") not in names:
+        st.session_state["train_run"] = active.name if active else names[0]
+    return st.selectbox(
+        "Run",
+        names,
+        key="train_run",
+        help="Pick a run to see its curves and samples. The page link includes it (?run=…).",
+    )
+
+
+def main() -> None:
+    st.title("Train a model")
+    st.markdown(
+        "Train BachGAN on Bach's chorales in the background, watch it learn and listen to "
+        "its attempts. One run at a time per machine; you can leave this page and come back."
+    )
+    enabled, reason = runs.training_enabled()
+    infos = runs.list_runs()
+    active = next((r for r in infos if r.running), None)
+    busy = runs.busy_reason() if enabled else None
+    if enabled:
+        with st.expander("Start a new training run", expanded=not infos):
+            start_form(busy)
+    else:
+        st.info(reason, icon="🔒")
+
+    st.subheader("Runs")
+    if not infos:
+        st.info("No training runs yet." + (" Start one above." if enabled else ""))
+        return
+    st.fragment(runs_table, run_every=REFRESH_S if active else None)()
+    name = chosen_run([r.name for r in infos], active)
+    if name is None:
+        return
+    st.query_params["run"] = st.session_state["train_run_link"] = name
+    live = runs.run_info(name).running
+    st.fragment(live_panel, run_every=REFRESH_S if live else None)(name, enabled, busy)
+    # New samples come every 50 iterations: a slower refresh is enough and keeps audio calm.
+    st.fragment(samples_panel, run_every=5 * REFRESH_S if live else None)(name)
+
+
+main()

@@ -1,0 +1,78 @@
+"""The command line as a user runs it (subprocesses, real model and files)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pretty_midi
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bachgan(*args, timeout=300):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run(
+        [sys.executable, "-m", "bachgan", *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_info_prints_seed_parameter_counts():
+    out = bachgan("info", "--preset", "seed")
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    assert info["generator_params"] == 8_273_540 and info["critic_params"] == 2_766_785
+    assert info["config"]["z_channels"] == 512
+
+
+def test_info_on_the_shipped_checkpoint():
+    out = bachgan("info", "--checkpoint", ROOT / "checkpoints" / "bachgan-cpu")
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    assert info["config"]["name"] == "cpu" and info["checkpoint"]["iteration"] > 0
+
+
+def test_harmonize_text_and_midi_with_wav_and_musicxml(tmp_path):
+    txt = tmp_path / "tune.txt"
+    txt.write_text("G4q G4 A4 B4 | C5h B4")
+    pm = pretty_midi.PrettyMIDI()
+    inst = pretty_midi.Instrument(0, name="Flute")
+    for i, p in enumerate([67, 69, 71, 72, 74, 72, 71, 69]):
+        inst.notes.append(pretty_midi.Note(90, p, i * 0.5, i * 0.5 + 0.5))
+    pm.instruments.append(inst)
+    mid = tmp_path / "flute.mid"
+    pm.write(str(mid))
+    out = bachgan(
+        "harmonize", txt, mid, "--out-dir", tmp_path / "out", "--wav", "--musicxml", "--seed", "4"
+    )
+    assert out.returncode == 0, out.stderr
+    for stem in ("tune", "flute"):
+        for ext in (".mid", ".wav", ".musicxml"):
+            assert (tmp_path / "out" / f"{stem}{ext}").stat().st_size > 100
+    result = pretty_midi.PrettyMIDI(str(tmp_path / "out" / "tune.mid"))
+    assert [i.name for i in result.instruments] == ["Soprano", "Alto", "Tenor", "Bass"]
+
+
+def test_evaluate_json_on_a_few_windows():
+    out = bachgan("evaluate", "--windows", "4", "--json", timeout=600)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    rows = result["rows"]
+    assert {"model/all", "bach/all", "random", "bach_shuffled_lower"} <= set(rows)
+    assert 0.0 <= rows["model/all"]["chord_tone_rate"] <= 1.0
+    assert rows["random"]["onsets_per_bar_lower"] > rows["bach/all"]["onsets_per_bar_lower"]
+
+
+def test_bad_train_arguments_are_refused_without_traceback(tmp_path):
+    out = bachgan("train", "--run-dir", tmp_path / "r", "--iterations", "0")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    out = bachgan("train", "--run-dir", tmp_path / "r", "--condition-voices", "viola")
+    assert out.returncode == 2 and "viola" in out.stderr and "Traceback" not in out.stderr

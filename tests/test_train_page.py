@@ -1,0 +1,234 @@
+"""The Train page through Streamlit's AppTest: empty and populated runs folders, links,
+the training switch, and a real tiny run started, watched and stopped from the page."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from bachgan import runs
+from bachgan.data import cache_path
+
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "2_Train.py")
+CORPUS = cache_path()
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    root, cache = tmp_path / "runs", tmp_path / "cache"
+    root.mkdir()
+    cache.mkdir()
+    if CORPUS.exists():
+        shutil.copy(CORPUS, cache / CORPUS.name)
+    monkeypatch.setenv("BACHGAN_RUNS", str(root))
+    monkeypatch.setenv("BACHGAN_CACHE", str(cache))
+    for var in ("BACHGAN_DISABLE_TRAINING", "BACHGAN_ENABLE_TRAINING", "SPACE_ID"):
+        monkeypatch.delenv(var, raising=False)
+    yield root
+    for proc in list(runs._children.values()):  # only the trainers this test started
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(60)
+
+
+def page() -> AppTest:
+    return AppTest.from_file(PAGE, default_timeout=90)
+
+
+def fake_run(root: Path, name: str, state: str, **status) -> Path:
+    """A run folder as the trainer leaves it: config, status, metrics, samples, log."""
+    from bachgan.model import PRESETS
+
+    d = root / name
+    (d / "samples").mkdir(parents=True)
+    preset = PRESETS["tiny"]
+    (d / "config.json").write_text(json.dumps({"preset": preset.to_dict(), "iterations": 10}))
+    (d / "status.json").write_text(
+        json.dumps({"state": state, "pid": None, "iteration": 10, "iterations": 10, **status})
+    )
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(1, 11):
+        row = {"iteration": i, "seconds": 0.1, "time": 100.0 + i}
+        row |= {k: float(rng.normal()) for k in ("critic_loss", "generator_loss", "wasserstein")}
+        row["gradient_penalty"] = float(rng.random())
+        if i % 5 == 0:
+            row |= {"music/chord_tone_rate": 0.5, "music/in_key_rate": 0.8}
+        rows.append(row)
+    (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for it in (5, 10):
+        melody = np.full((8, 32, 4), -1, np.int16)
+        melody[:, :, 0] = 67
+        roll = rng.uniform(-1, 1, (8, 32, preset.n_pitches, 4)).astype(np.float16)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, roll=roll, melody=melody, voice=np.zeros(8, int), low=28)
+        (d / "samples" / f"iter-{it:06d}.npz").write_bytes(buf.getvalue())
+    (d / "train.log").write_text("Epoch 9/10\nEpoch 10/10\nTraceback: ValueError: boom\n")
+    return d
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def chart(at: AppTest, key: str) -> dict:
+    """The figure (as plotly JSON) of the chart drawn with `key`."""
+    for c in at.get("plotly_chart"):
+        if c.proto.id.endswith(key):
+            return json.loads(c.proto.spec)
+    raise AssertionError(f"no chart {key!r}")
+
+
+def test_empty_runs_folder(env):
+    at = page().run()
+    assert not at.exception
+    assert "No training runs yet" in texts(at.info)
+    assert at.button(key="train_start")
+
+
+def test_populated_runs_folder(env):
+    fake_run(env, "done", "finished")
+    fake_run(env, "broken", "failed", error="ValueError: boom")
+    at = page().run()
+    assert not at.exception
+    assert len(at.dataframe) == 1
+    assert set(at.selectbox(key="train_run").options) == {"done", "broken"}
+    at.selectbox(key="train_run").set_value("done").run()
+    assert not at.exception
+    assert at.query_params["run"] in ("done", ["done"])
+    losses = chart(at, "train_losses")
+    assert {t["type"] for t in losses["data"]} == {"scatter"}
+    music = chart(at, "train_music")
+    assert any(t.get("name") == "this run" for t in music["data"])
+    chart(at, "train_sample_roll")
+    assert len(at.get("audio")) == 1
+    at.select_slider(key="train_sample_it_done").set_value(5).run()
+    assert not at.exception and "Iteration 5" in json.dumps(chart(at, "train_sample_roll"))
+    assert at.button(key="train_resume")  # a finished run can be trained longer
+
+
+def test_link_selects_a_failed_run_and_shows_why(env):
+    fake_run(env, "done", "finished")
+    fake_run(env, "broken", "failed", error="ValueError: boom")
+    at = page()
+    at.query_params["run"] = "broken"
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="train_run").value == "broken"
+    assert "ValueError: boom" in texts(at.error)
+    assert "Traceback" in texts(at.code)
+
+
+@pytest.mark.parametrize("bad", ["../etc", "/etc", "a/b", "nope", ".."])
+def test_bad_link_is_refused_and_ignored(env, bad):
+    fake_run(env, "done", "finished")
+    at = page()
+    at.query_params["run"] = bad
+    at.run()
+    assert not at.exception
+    assert "cannot be shown" in texts(at.error)
+    assert at.selectbox(key="train_run").value == "done"
+
+
+@pytest.mark.parametrize(
+    "var, value", [("BACHGAN_DISABLE_TRAINING", "1"), ("SPACE_ID", "someone/bachgan")]
+)
+def test_disabled_training_shows_why_and_offers_no_controls(env, monkeypatch, var, value):
+    monkeypatch.setenv(var, value)
+    fake_run(env, "done", "stopped")
+    live = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "bachgan", "train", "--run-dir"]
+        + [str(env / "live")]
+    )
+    try:
+        fake_run(env, "live", "running", pid=live.pid)
+        for name in ("done", "live"):
+            at = page()
+            at.query_params["run"] = name
+            at.run()
+            assert not at.exception
+            assert "Training is switched off" in texts(at.info)
+            keys = {b.key for b in at.button}
+            assert not keys & {"train_start", "train_stop", "train_resume"}
+        assert live.poll() is None
+    finally:
+        live.kill()
+        live.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CORPUS.exists(), reason="parsed chorales not cached")
+def test_page_starts_watches_and_stops_a_run(env):
+    at = page().run()
+    at.selectbox(key="train_preset").set_value("tiny").run()
+    at.number_input(key="train_iterations_tiny").set_value(1000)
+    at.text_input(key="train_name").set_value("from-page")
+    at.button(key="train_start").click().run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="train_run").value == "from-page"
+    assert runs.run_info("from-page").running
+    at.run()
+    assert at.button(key="train_start").disabled  # one run at a time
+
+    deadline = time.monotonic() + 180
+    while runs.run_info("from-page").iteration < 2:
+        assert runs.run_info("from-page").running, runs.log_tail("from-page")
+        assert time.monotonic() < deadline, "no progress"
+        time.sleep(1)
+    at.run()
+    assert not at.exception
+    assert any(t.get("x") for t in chart(at, "train_losses")["data"])
+
+    at.button(key="train_stop").click().run()
+    assert not at.exception
+    assert "Stopping" in texts(at.caption)
+    info = runs.wait("from-page", timeout=120)
+    assert info.state == "stopped" and info.has_export
+    at.run()
+    assert not at.exception and at.button(key="train_resume")
+
+
+# ---------------------------------------------------------------- the figures
+
+
+def test_curves_figures():
+    from bachgan import curves
+    from bachgan.voices import Voices
+
+    assert curves.ema([1.0, 1.0, 1.0], 0.9).tolist() == [1.0, 1.0, 1.0]  # debiased
+    assert curves.ema([0.0, 10.0], 0.0).tolist() == [0.0, 10.0]
+    assert curves.loss_figure([]).layout.annotations  # "no iterations yet"
+    rows = [
+        {"iteration": i, "critic_loss": -i, "generator_loss": i, "wasserstein": 2.0 * i}
+        | ({"music/chord_tone_rate": 0.5, "music/voice_crossing": 0.1} if i % 50 == 0 else {})
+        for i in range(1, 5001)
+    ]
+    fig = curves.loss_figure(rows, smoothing=0.9)
+    assert {t.name for t in fig.data} >= {
+        "Critic loss",
+        "Critic loss (raw)",
+        "Wasserstein estimate",
+    }
+    assert max(len(t.x) for t in fig.data) <= curves.MAX_POINTS + 1  # thinned for the browser
+    ref = {"chord_tone_rate": 0.88, "voice_crossing": 0.02}
+    music = curves.music_figure(rows, ref)
+    dashed = [s for s in music.layout.shapes if s.type == "line" and s.line.dash == "dash"]
+    bands = [s for s in music.layout.shapes if s.type == "rect"]
+    assert sorted(s.y0 for s in dashed) == [0.02, 0.88]
+    assert {(s.y0, round(s.y1, 2)) for s in bands} >= {(0.8, 1.01), (0.0, 0.05)}
+    assert "Bach (held-out chorales)" in {t.name for t in music.data}
+    no_ref = curves.music_figure(rows, None)
+    assert "Bach (held-out chorales)" not in {t.name for t in no_ref.data}
+    assert curves.music_figure(rows[:10], ref).layout.annotations  # nothing measured yet
+    v = Voices.from_pitches([[72, 64, 55, 48]] * 16 + [[74, 65, -1, 43]] * 16)
+    roll = curves.pianoroll_heatmap(v, given_voice=0, title="t")
+    assert roll.data[0].type == "heatmap" and roll.layout.title.text == "t"
