@@ -262,8 +262,24 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _import_tensorflow_quietly() -> None:
+    """TensorFlow's C++ start-up notes (oneDNN, absl) ignore TF_CPP_MIN_LOG_LEVEL and would mix
+    with the one-line-per-input messages on stderr, so it is imported with fd 2 muted."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
+    if args.command != "prepare-data" and "tensorflow" not in sys.modules:
+        _import_tensorflow_quietly()
     return args.func(args)
 
 

@@ -52,7 +52,7 @@ MAX_TICKS = 2_000_000
 # byte in Python, about 1 us a byte, so a 1 MB file of dense controller data would take seconds;
 # a read budget stops such a file early, keeping every import well under a second.
 MAX_EVENTS = 50_000
-_MAX_READS = 8 * MAX_EVENTS
+_MAX_READS = 6 * MAX_EVENTS  # a note takes 4 reads, a tempo change 7
 
 LIMITS = {
     "max_upload_bytes": MAX_UPLOAD_BYTES,
@@ -99,8 +99,8 @@ def read_midi(data: bytes) -> pretty_midi.PrettyMIDI:
             "Upload a .mid file, for example exported from MuseScore."
         )
     too_many_events = MelodyError(
-        f"The file holds too many MIDI events (more than {MAX_EVENTS:,}, for example controller "
-        "or pitch-bend data). Upload a file with just the melody."
+        f"The file holds too much MIDI data (more than {MAX_EVENTS:,} events, for example "
+        "controller or pitch-bend data). Upload a file with just the melody."
     )
     try:
         mf = mido.MidiFile(file=_ReadBudget(data, _MAX_READS))
@@ -146,8 +146,9 @@ def read_midi(data: bytes) -> pretty_midi.PrettyMIDI:
         raise _damaged(e) from e
     bad = [t for t in tempi if not MIN_TEMPO <= t <= MAX_TEMPO]
     if bad:
+        bpm = f"{bad[0]:.1f}".removesuffix(".0")  # 19.9 BPM must not read as 20
         raise MelodyError(
-            f"The file has a tempo of {bad[0]:.0f} BPM, outside "
+            f"The file has a tempo of {bpm} BPM, outside "
             f"{MIN_TEMPO:.0f}-{MAX_TEMPO:.0f} BPM, so it is probably damaged. "
             "Fix the tempo in your notation program and export again."
         )

@@ -227,6 +227,8 @@ class WGANGP(keras.Model):
         return loss
 
     def train_step(self, data):
+        if data[1] is None:  # train_on_batch((real, cond, voice)) arrives as (x, None, None)
+            data = data[0]
         real, cond, voice = data
         k = self.preset.critic_steps
         reals, conds, voices = (tf.split(t, k) for t in (real, cond, voice))

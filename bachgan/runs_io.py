@@ -75,6 +75,19 @@ def complete_dirs(parent: str | os.PathLike, prefix: str) -> list[Path]:
     return sorted(found, key=lambda d: int(d.name[len(prefix) + 1 :]))
 
 
+def discard_dir(path: str | os.PathLike) -> None:
+    """Delete a folder so that no reader ever sees it half-deleted: rename it to a '.tmp'
+    name first (one atomic step), then remove it. A crash in between leaves only a '.tmp'
+    folder, which `complete_dirs` skips and `remove_stale_tmp` deletes."""
+    path = Path(path)
+    doomed = path.with_name(f"{path.name}.{os.getpid()}.del.tmp")
+    try:
+        os.replace(path, doomed)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
 def remove_stale_tmp(parent: str | os.PathLike) -> None:
     """Delete leftovers of writes a killed process never finished."""
     parent = Path(parent)
