@@ -23,9 +23,11 @@ def training_summary(run_dir: Path, iteration: int) -> dict:
     """Iterations, wall time and machine of a run up to `iteration`, from its own logs."""
     rows = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r.get("iteration", 0) <= iteration]
     config = read_json(run_dir / "config.json", {})
+    times = [r["time"] for r in rows if "time" in r]
     return {
         "iterations": iteration,
         "train_seconds": round(sum(r.get("seconds", 0.0) for r in rows), 1),
+        "wall_seconds": round(times[-1] - times[0], 1) if len(times) > 1 else None,
         "device": config.get("device"),
         "versions": config.get("versions"),
         "seed": config.get("seed"),
@@ -81,6 +83,14 @@ def model_card(result: dict) -> str:
     }
     per_voice = {k.removeprefix("model/"): v for k, v in rows.items() if k.count("/") == 2}
     loc = result["latent_locality"]
+    noise = result["ablation"]["noise + voice-leading clean-up (no model)"]
+    model = result["ablation"]["model + voice-leading clean-up (default)"]
+    noise_note = (
+        f"chord-tone rate {noise['chord_tone_rate']:.2f} (model {model['chord_tone_rate']:.2f}), "
+        f"in key {noise['in_key_rate']:.2f} ({model['in_key_rate']:.2f}), and "
+        f"{noise['onsets_per_bar_lower']:.1f} onsets per bar ({model['onsets_per_bar_lower']:.1f}; "
+        f"Bach {rows['bach/all']['onsets_per_bar_lower']:.1f}): the rhythm and the choice among chord tones come from the model."
+    )
     hours = t["train_seconds"] / 3600
     return f"""# BachGAN model card: `bachgan-cpu`
 
@@ -97,8 +107,11 @@ voice — or any three voices around any one of soprano, alto, tenor or bass.
   condition voices {p.get("condition_voices")}, {p.get("critic_steps")} critic steps per
   generator step, penalty weight {p.get("gp_weight")}, Adam lr {p.get("learning_rate")}
   betas {p.get("beta_1")}/{p.get("beta_2")}. Seed {t["seed"]}.
-- Iterations: {t["iterations"]}; training time {t["train_seconds"]:.0f} s ({hours:.2f} h, sum
-  of per-iteration times) on {t["device"]}. Versions: {t["versions"]}.
+- Iterations: {t["iterations"]}; {t["train_seconds"]:.0f} s ({hours:.2f} h) in training steps,
+  {t["wall_seconds"] or 0:.0f} s from first to last logged iteration (with checkpoints, samples
+  and metrics), on {t["device"]}. Versions: {t["versions"]}.
+- Reproduce: `python -m bachgan train --run-dir runs/cpu --preset cpu --iterations
+  {t["iterations"]} --seed {t["seed"]}`, then `python -m bachgan ship --run-dir runs/cpu`.
 
 ## Quality (`python -m bachgan evaluate --checkpoint checkpoints/bachgan-cpu`)
 Held-out melodies: every voice the model accepts from {result["windows"]} two-bar windows of
@@ -115,7 +128,7 @@ Per condition voice and source:
 {metrics.headline_table(result["ablation"])}
 
 The last column feeds uniform noise instead of the generator's scores through the same
-clean-up: the rules alone give chord tones but no rhythm (a new note almost every 16th).
+clean-up, to show what the rules do on their own: {noise_note}
 
 ## Latent space
 Re-rolling bar 1's latent row: bar 1 takes {loc["raw_share_bar1"]:.0%} of the change in the
