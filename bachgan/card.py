@@ -89,7 +89,8 @@ def model_card(result: dict) -> str:
         f"chord-tone rate {noise['chord_tone_rate']:.2f} (model {model['chord_tone_rate']:.2f}), "
         f"in key {noise['in_key_rate']:.2f} ({model['in_key_rate']:.2f}), and "
         f"{noise['onsets_per_bar_lower']:.1f} onsets per bar ({model['onsets_per_bar_lower']:.1f}; "
-        f"Bach {rows['bach/all']['onsets_per_bar_lower']:.1f}): the rhythm and the choice among chord tones come from the model."
+        f"Bach {rows['bach/all']['onsets_per_bar_lower']:.1f}): the rhythm and the choice "
+        "among chord tones come from the model."
     )
     hours = t["train_seconds"] / 3600
     return f"""# BachGAN model card: `bachgan-cpu`
