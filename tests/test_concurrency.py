@@ -1,0 +1,45 @@
+"""Many people at once: 8 app sessions harmonize in parallel threads (Streamlit's AppTest),
+all succeed, and each gets exactly what a lone session gets for the same seed."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+from bachgan.melody import builtin_tune
+from bachgan.sampling import Harmonizer
+
+ROOT = Path(__file__).resolve().parents[1]
+TUNE = "Old Hundredth"
+SESSIONS = 8
+
+
+def session(seed: int) -> tuple[np.ndarray, float]:
+    at = AppTest.from_file(str(ROOT / "pages" / "1_Harmonize.py"), default_timeout=300).run()
+    at.selectbox(key="h_tune").select(TUNE).run()
+    at.number_input(key="h_seed").set_value(seed)
+    t0 = time.perf_counter()
+    at.button(key="h_go").click().run()
+    elapsed = time.perf_counter() - t0
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.get("audio") and at.get("plotly_chart")
+    return at.session_state["h_result"]["result"].voices.pitches, elapsed
+
+
+def test_eight_sessions_at_once_match_single_sessions():
+    lone = Harmonizer()
+    expected = {
+        s: lone.harmonize(builtin_tune(TUNE, "soprano"), "soprano", seed=s).voices.pitches
+        for s in range(SESSIONS)
+    }
+    with ThreadPoolExecutor(SESSIONS) as pool:
+        results = list(pool.map(session, range(SESSIONS)))
+    for seed, (pitches, _) in enumerate(results):
+        assert np.array_equal(pitches, expected[seed]), f"session with seed {seed} differs"
+    latencies = sorted(t for _, t in results)
+    p95 = latencies[int(np.ceil(0.95 * len(latencies))) - 1]
+    print(f"\n8 concurrent harmonize clicks: p50 {np.median(latencies):.2f} s, p95 {p95:.2f} s")
