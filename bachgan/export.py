@@ -36,15 +36,18 @@ def resolve_export(path: str | Path) -> Path:
 
 
 def load_generator(path: str | Path):
-    """-> (keras generator, card dict). `path` as in `resolve_export`."""
+    """-> (keras generator, its Preset, card dict). `path` as in `resolve_export`."""
     from bachgan.model import Preset, build_generator
 
     folder = resolve_export(path)
     card = read_json(folder / CARD)
-    if not isinstance(card, dict) or "preset" not in card:
+    if not isinstance(card, dict) or not isinstance(card.get("preset"), dict):
         raise ValueError(f"{folder / CARD} is missing or unreadable")
-    preset = Preset.from_dict(card["preset"])
-    generator = build_generator(preset)
+    try:
+        preset = Preset.from_dict(card["preset"])
+        generator = build_generator(preset)
+    except (TypeError, ValueError, KeyError) as err:
+        raise ValueError(f"{folder / CARD} does not describe a BachGAN model: {err}") from None
     generator.load_weights(str(folder / WEIGHTS))
     card["path"] = str(folder)
     evaluation = read_json(folder / "evaluation.json")  # written by `bachgan ship`

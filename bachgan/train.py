@@ -239,7 +239,7 @@ class Run:
             raise
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            for sub in ("checkpoints", "exports", "samples"):
+            for sub in ("", "checkpoints", "exports", "samples"):
                 remove_stale_tmp(self.dir / sub)
             cfg = self.config
             p = Preset.from_dict(cfg["preset"])
