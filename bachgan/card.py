@@ -2,8 +2,8 @@
 
 `python -m bachgan ship --run-dir runs/cpu` copies the run's newest generator export
 to checkpoints/bachgan-cpu/, evaluates it (`bachgan.evaluate`) and writes
-evaluation.json and MODEL_CARD.md beside it, so every figure in the card comes from
-a command anyone can rerun.
+evaluation.json, MODEL_CARD.md and the run's training curve (training_curve.jsonl)
+beside it, so every figure in the card comes from a command anyone can rerun.
 """
 
 from __future__ import annotations
@@ -14,7 +14,14 @@ from pathlib import Path
 
 from bachgan import metrics
 from bachgan.export import resolve_export
-from bachgan.runs_io import atomic_dir, atomic_write_bytes, atomic_write_json, read_json, read_jsonl
+from bachgan.runs_io import (
+    atomic_dir,
+    atomic_write_bytes,
+    atomic_write_json,
+    read_json,
+    read_jsonl,
+    rewrite_jsonl,
+)
 
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / "bachgan-cpu"
 
@@ -67,6 +74,13 @@ def ship(run_dir, dest: Path = SHIPPED, max_windows: int | None = None, log=prin
     result["latent_locality"] = latent_locality(harmonizer)
     result["training"] = summary
     atomic_write_json(dest / "evaluation.json", result)
+    curve = [
+        r
+        for r in read_jsonl(run_dir / "metrics.jsonl")
+        if r.get("iteration", 0) <= summary["iterations"]
+        and (r["iteration"] % 10 == 0 or any(k.startswith("music/") for k in r))
+    ]
+    rewrite_jsonl(dest / "training_curve.jsonl", curve)
     atomic_write_bytes(dest / "MODEL_CARD.md", model_card(result).encode())
     return dest
 
