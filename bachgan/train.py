@@ -295,6 +295,7 @@ class Run:
                     epochs=cfg["iterations"],
                     initial_epoch=start,
                     steps_per_epoch=1,
+                    shuffle=False,  # the dataset shuffles itself, reproducibly
                     callbacks=[RunCallback.make(self)],
                     verbose=2,
                 )
