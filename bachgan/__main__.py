@@ -71,7 +71,7 @@ def cmd_train(args) -> int:
             seed=args.seed,
             strategy=args.strategy,
             data=args.data,
-            jit=not args.no_jit,
+            jit=args.jit,
             **overrides,
         )
     except (TrainingBusy, FileExistsError, FileNotFoundError, ValueError) as err:
@@ -220,7 +220,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", default="default", choices=["default", "mirrored"])
     p.add_argument("--data", default="music21", help="'music21' or a JSB .json/.npz path")
     p.add_argument("--condition-voices", type=_voices_arg, help="e.g. soprano or soprano,bass")
-    p.add_argument("--no-jit", action="store_true", help="do not compile the step with XLA")
+    p.add_argument(
+        "--jit",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="compile the step with XLA (off by default: slower on CPU, see `bench`)",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("harmonize", help="melody files -> four-voice MIDI (WAV, MusicXML)")

@@ -13,6 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers
 
@@ -170,6 +171,164 @@ def gradient_penalty(critic, real, fake, cond, voice, alpha):
     return tf.reduce_mean(tf.square(norm - 1.0))
 
 
+# ---------------------------------------------------------------- training-time generator
+
+
+def _phase_taps(kernel_size: int):
+    """Nearest 2x upsampling then a stride-1 'same' conv, one axis at a time: output position
+    2m + r reads the low-res rows m + offset, with several taps landing on the same row.
+
+    Returns, per phase r in (0, 1), (first offset, matrix (n_offsets, kernel_size)) whose
+    row j sums the taps that read offset first + j. For the seed's 4 taps: phase 0 reads
+    offsets -1, 0, 1 with taps (t0, t1 + t2, t3), phase 1 reads 0, 1 with (t0 + t1, t2 + t3).
+    """
+    before = (kernel_size - 1) // 2  # TensorFlow's 'same' pads the smaller half first
+    phases = []
+    for r in (0, 1):
+        offsets = [(r - before + t) // 2 for t in range(kernel_size)]
+        first = min(offsets)
+        taps = np.zeros((max(offsets) - first + 1, kernel_size), np.float32)
+        taps[np.array(offsets) - first, np.arange(kernel_size)] = 1.0
+        phases.append((first, taps))
+    return phases
+
+
+def _subpixel_conv(conv, x):
+    """conv(UpSampling2D(2)(x)) without upsampling: four small convolutions on x, one per
+    output phase, with the conv's kernel taps summed where they read the same input pixel.
+
+    The same linear map (the sums are exact in real arithmetic; in float only rounding
+    differs), with 25/64 of the multiply-adds for a 4x4 kernel; `conv`'s variables are used
+    directly, so gradients and checkpoints are those of the layer.
+    """
+    kh, kw = conv.kernel_size
+    rows, cols = _phase_taps(kh), _phase_taps(kw)
+    lo_h, lo_w = max(0, -rows[0][0]), max(0, -cols[0][0])
+    hi_h = max(f + len(m) - 1 for f, m in rows)
+    hi_w = max(f + len(m) - 1 for f, m in cols)
+    h, w = tf.shape(x)[1], tf.shape(x)[2]
+    padded = tf.pad(x, [[0, 0], [lo_h, max(0, hi_h)], [lo_w, max(0, hi_w)], [0, 0]])
+    phase_rows = []
+    for fy, my in rows:
+        phase_cols = []
+        for fx, mx in cols:
+            kernel = tf.einsum("ot,pu,tuic->opic", my, mx, conv.kernel)
+            window = padded[:, fy + lo_h : fy + lo_h + h + len(my) - 1]
+            window = window[:, :, fx + lo_w : fx + lo_w + w + len(mx) - 1]
+            phase_cols.append(tf.nn.conv2d(window, kernel, 1, "VALID"))
+        phase_rows.append(tf.stack(phase_cols, 3))  # (B, H, W, 2, C)
+    y = tf.stack(phase_rows, 2)  # (B, H, 2, W, 2, C)
+    y = tf.reshape(y, [tf.shape(x)[0], 2 * h, 2 * w, conv.filters])
+    if conv.use_bias:
+        y = y + conv.bias
+    return conv.activation(y)
+
+
+def _fusable(up, conv) -> bool:
+    return (
+        isinstance(up, layers.UpSampling2D)
+        and tuple(up.size) == (2, 2)
+        and up.interpolation == "nearest"
+        and up.data_format == "channels_last"
+        and type(conv) is layers.Conv2D
+        and conv.padding == "same"
+        and tuple(conv.strides) == (1, 1)
+        and tuple(conv.dilation_rate) == (1, 1)
+        and conv.groups == 1
+        and conv.data_format == "channels_last"
+    )
+
+
+def _single_use_graph(model: keras.Model) -> bool:
+    """True when every layer of a functional model is called once, in `model.layers` order:
+    then `_run_layers` can call them one by one. Checked before running, so a model that
+    does not qualify is called as a whole and no BatchNorm update ever happens twice."""
+    try:
+        known = {id(t) for t in model.inputs}
+        for layer in model.layers:
+            if isinstance(layer, layers.InputLayer):
+                continue
+            if any(id(t) not in known for t in tf.nest.flatten(layer.input)):
+                return False
+            if isinstance(layer.output, (list, tuple)):
+                return False
+            known.add(id(layer.output))
+        return id(model.output) in known
+    except (AttributeError, ValueError):  # e.g. a layer with several inbound nodes
+        return False
+
+
+def _run_layers(model: keras.Model, inputs, training: bool, replace):
+    """Call a functional model's layers one by one as Keras would, except where
+    `replace(layer)` returns a function of the layer's inputs to call instead."""
+    values = {id(k): v for k, v in zip(model.inputs, tf.nest.flatten(inputs))}
+    for layer in model.layers:
+        if isinstance(layer, layers.InputLayer):
+            continue
+        args = tf.nest.map_structure(lambda t: values[id(t)], layer.input)
+        fn = replace(layer)
+        values[id(layer.output)] = fn(args) if fn else layer(args, training=training)
+    return values[id(model.output)]
+
+
+def fused_forward(model: keras.Model, inputs, training: bool):
+    """The model's output, with each UpSampling2D(2) -> Conv2D pair (the generator's decoder)
+    computed as one `_subpixel_conv`: same layers, variables and BatchNorm updates, about
+    45% of the generator's multiply-adds at the seed size. Other layers run as they are."""
+    if not _single_use_graph(model):
+        return model(inputs, training=training)
+    producer = {id(layer.output): layer for layer in model.layers}
+    readers: dict[int, int] = {}
+    for layer in model.layers:
+        if not isinstance(layer, layers.InputLayer):
+            for t in tf.nest.flatten(layer.input):
+                readers[id(t)] = readers.get(id(t), 0) + 1
+    fused = {}  # id(conv) -> the upsampling it absorbs
+    for layer in model.layers:
+        up = producer.get(id(layer.input)) if isinstance(layer, layers.Conv2D) else None
+        if _fusable(up, layer) and readers[id(up.output)] == 1:
+            fused[id(layer)] = up
+    absorbed = {id(up) for up in fused.values()}
+
+    def replace(layer):
+        if id(layer) in absorbed:
+            return lambda x: x  # the fused conv reads the low-resolution input itself
+        if id(layer) in fused:
+            return lambda x: _subpixel_conv(layer, x)
+        return None
+
+    return _run_layers(model, inputs, training, replace)
+
+
+def _frozen_slope(layer):
+    """LeakyReLU as x * slope(x) with the slope (1 or a) behind stop_gradient: the same
+    value and the same input gradient bit for bit, and no second-order path through x."""
+    if isinstance(layer, layers.LeakyReLU):
+        a = layer.negative_slope
+        return lambda x: x * tf.where(tf.stop_gradient(x) > 0, 1.0, a)
+    return None
+
+
+def lean_gradient_penalty(critic, real, fake, cond, voice, alpha):
+    """`gradient_penalty` with the same value and gradients, and about 30% less work.
+
+    The penalty's gradient w.r.t. the critic's weights runs back through the input
+    gradient. That depends on the forward activations only through which LeakyReLU slope
+    applies, whose derivative is zero, yet TensorFlow back-propagates those zeros through
+    every forward convolution (weights and inputs). With the slope frozen (`_frozen_slope`)
+    that dead branch is not in the graph. Other layers keep their full derivatives.
+    """
+    if not _single_use_graph(critic):
+        return gradient_penalty(critic, real, fake, cond, voice, alpha)
+    x_hat = alpha * real + (1.0 - alpha) * fake
+    with tf.GradientTape() as tape:
+        tape.watch(x_hat)
+        score = _run_layers(critic, [x_hat, cond, voice], True, _frozen_slope)
+    grad = tape.gradient(score, x_hat)
+    norm = tf.sqrt(tf.reduce_sum(tf.square(grad), axis=[1, 2, 3]) + 1e-12)
+    return tf.reduce_mean(tf.square(norm - 1.0))
+
+
 class WGANGP(keras.Model):
     """A conditional WGAN-GP as one keras.Model: fit() runs the critic/generator loop.
 
@@ -201,15 +360,27 @@ class WGANGP(keras.Model):
         return 1.0 / tf.distribute.get_strategy().num_replicas_in_sync
 
     def critic_step(self, real, cond, voice):
+        """One critic update: the seed's math (same losses up to float rounding), less work.
+
+        - the fakes come from `fused_forward` (decoder upsample+conv as sub-pixel convs);
+        - D(real) and D(fake) are one critic call on the stacked batch: the critic has no
+          batch-dependent layer, so each row scores as it would alone;
+        - the penalty is `lean_gradient_penalty`: no second-order pass through the forward
+          convolutions. Its interpolates keep their own call: stacked in too, the input
+          gradient and the pass through it would run on all 3n rows instead of n.
+        z and alpha are drawn from `self.rng` in the seed's order (z, then alpha).
+        """
         p, n = self.preset, tf.shape(real)[0]
         z = sample_z(n, p, rng=self.rng)
-        fake = self.generator([cond, z, voice], training=True)
+        fake = fused_forward(self.generator, [cond, z, voice], training=True)
         alpha = self.rng.uniform((n, 1, 1, 1))
+        both = lambda a, b: tf.concat([a, b], 0)  # noqa: E731
         with tf.GradientTape() as tape:
-            d_real = self.critic([real, cond, voice], training=True)
-            d_fake = self.critic([fake, cond, voice], training=True)
-            gp = gradient_penalty(self.critic, real, fake, cond, voice, alpha)
-            w_dist = tf.reduce_mean(d_real) - tf.reduce_mean(d_fake)
+            scores = self.critic(
+                [both(real, fake), both(cond, cond), both(voice, voice)], training=True
+            )
+            w_dist = tf.reduce_mean(scores[:n]) - tf.reduce_mean(scores[n:])
+            gp = lean_gradient_penalty(self.critic, real, fake, cond, voice, alpha)
             loss = -w_dist + p.gp_weight * gp
             scaled = loss * self._replica_scale()
         grads = tape.gradient(scaled, self.critic.trainable_variables)
@@ -217,9 +388,10 @@ class WGANGP(keras.Model):
         return loss, gp, w_dist
 
     def generator_step(self, cond, voice):
+        """One generator update through `fused_forward`; the critic call is unchanged."""
         z = sample_z(tf.shape(cond)[0], self.preset, rng=self.rng)
         with tf.GradientTape() as tape:
-            fake = self.generator([cond, z, voice], training=True)
+            fake = fused_forward(self.generator, [cond, z, voice], training=True)
             loss = -tf.reduce_mean(self.critic([fake, cond, voice], training=True))
             scaled = loss * self._replica_scale()
         grads = tape.gradient(scaled, self.generator.trainable_variables)

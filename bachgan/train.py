@@ -176,7 +176,7 @@ class Run:
         seed=0,
         strategy="default",
         data="music21",
-        jit=True,
+        jit=False,
         log=print,
         **overrides,
     ):

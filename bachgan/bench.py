@@ -1,0 +1,471 @@
+"""`python -m bachgan bench`: how fast BachGAN trains and harmonizes here, as one JSON dict.
+
+Training: seconds per GAN iteration (critic_steps critic updates + 1 generator update) of
+`WGANGP.train_step` compiled as `fit` compiles it, with and without XLA, on one fixed batch
+of the preset's size (dense convolutions: the time does not depend on the values; the
+tf.data pipeline runs ahead of the step in training and is timed on its own). With a
+preset, `reference_step.ReferenceStep` (the seed's plain tf.function) starts from the same
+weights and rng state and its iterations are interleaved with the optimized ones, so a
+shared machine slows both alike; medians are reported, with process CPU seconds beside wall
+seconds because CPU time is less sensitive to other processes on the machine.
+
+FLOPs are counted analytically from the layer shapes (`iteration_flops`), and the peak is
+measured with a float32 matmul (`matmul_peak`), next to cores x clock x 32 FLOP/cycle.
+
+App: the shipped model (or `checkpoint`) in this process: load time, harmonize latency for
+a 2-bar melody (one window, batch 1) and a 17-bar melody (16 windows in one batch), the
+generator call alone, click-to-audio (harmonize + MIDI + WAV) for 2 and 16 bars, memory.
+
+Environment knobs (the CLI has none for them): BACHGAN_BENCH_REFERENCE=0 skips the
+reference, BACHGAN_BENCH_JIT=on|off|both picks the XLA modes timed (default both).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+
+# ---------------------------------------------------------------- machine
+
+
+def machine() -> dict:
+    """CPU model, cores, clock, library versions and the load when the bench started."""
+    import keras
+    import tensorflow as tf
+
+    info = {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "gpus": len(tf.config.list_physical_devices("GPU")),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    }
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key == "model name":
+                info["cpu"] = value.strip()
+            elif key == "cpu MHz":
+                info["mhz"] = float(value)
+            elif key == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    try:  # the maximum clock, when the kernel exposes it (not under most hypervisors)
+        khz = Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq").read_text()
+        info["mhz"] = int(khz) / 1000
+    except (OSError, ValueError):
+        pass
+    info["simd"] = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16") if f in flags]
+    return info
+
+
+def theoretical_peak_gflops(info: dict) -> float | None:
+    """cores x clock x 32 FLOP/cycle: two 256-bit FMA pipes of 8 float32 lanes (AVX2; Zen 4
+    runs AVX-512 as two 256-bit halves, so it does not double this)."""
+    if not info.get("mhz") or "fma" not in info.get("simd", []):
+        return None
+    return round(info["usable_cores"] * info["mhz"] / 1000 * 32, 1)
+
+
+def matmul_peak(n: int = 1536, reps: int = 4, rounds: int = 3) -> dict:
+    """Float32 matmul throughput, the practical peak for conv-heavy work on this CPU.
+
+    Best round of wall-clock GFLOP/s, and GFLOP per CPU-second x usable cores: the latter is
+    what all cores would give if nothing else ran, so it stays honest on a shared machine.
+    """
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n))
+    f = tf.function(lambda x: tf.matmul(x, x))
+    f(a).numpy()
+    flops = 2 * n**3 * reps
+    wall, cpu = [], []
+    for _ in range(rounds):
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(reps):
+            out = f(a)
+        out.numpy()
+        wall.append(flops / (time.perf_counter() - t0) / 1e9)
+        cpu.append(flops / max(time.process_time() - c0, 1e-9) / 1e9)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "matmul_gflops_wall": round(max(wall), 1),
+        "matmul_gflops_per_cpu_s": round(max(cpu), 1),
+        "peak_gflops_estimate": round(max(cpu) * cores, 1),
+    }
+
+
+# ---------------------------------------------------------------- FLOPs
+
+
+def _layer_macs(model) -> dict[str, int]:
+    """Multiply-adds per sample of each Conv2D/Dense layer of a functional model, by name
+    (in `model.layers` order, so the first is the conv reading the model's inputs)."""
+    from keras import layers
+
+    macs = {}
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D):
+            kh, kw = layer.kernel_size
+            _, h, w, c_out = layer.output.shape
+            macs[layer.name] = h * w * c_out * kh * kw * layer.input.shape[-1] // layer.groups
+        elif isinstance(layer, layers.Dense):
+            macs[layer.name] = layer.input.shape[-1] * layer.units
+    return macs
+
+
+def _fused_fraction(model) -> dict[str, float]:
+    """For each conv that `fused_forward` runs as sub-pixel convolutions, the share of its
+    multiply-adds that it still does (25/64 for a 4x4 kernel)."""
+    from bachgan.model import _fusable, _phase_taps
+
+    producer = {id(layer.output): layer for layer in model.layers}
+    out = {}
+    for layer in model.layers:
+        if _fusable(producer.get(id(getattr(layer, "input", None))), layer):
+            kh, kw = layer.kernel_size
+            taps = sum(len(m) for _, m in _phase_taps(kh)) * sum(len(m) for _, m in _phase_taps(kw))
+            out[layer.name] = taps / (4 * kh * kw)
+    return out
+
+
+def iteration_flops(preset) -> dict:
+    """FLOPs of one GAN iteration at `preset`, counted from the conv/dense layer shapes.
+
+    Per sample, with g and c the forward multiply-adds of generator and critic and g1, c1
+    those of their first conv (no input gradient needed there):
+      critic step: G forward g; D(real), D(fake) forward + weight and input gradients
+        2c + 2c + 2(c - c1); penalty: forward c, input gradient c, and the pass through
+        that gradient 2c (weights and upstream)  -> g + 10c - 2c1
+      generator step: G forward, weight and input gradients 3g - g1; D forward and input
+        gradient 2c
+    times 2 FLOPs per multiply-add and the batch. Elementwise ops, BatchNorm and Adam are
+    left out (about 1%). `nominal` uses the seed's layers (this is the useful work of the
+    reference and of the optimized step alike); `executed` counts the optimized step's
+    decoder as it runs, sub-pixel convolutions reading 25 of every 64 taps.
+    """
+    from bachgan.model import build_critic, build_generator
+
+    g_model, d_model = build_generator(preset), build_critic(preset)
+    g, d = _layer_macs(g_model), _layer_macs(d_model)
+    g_total, c_total = sum(g.values()), sum(d.values())
+    g1, c1 = next(iter(g.values())), next(iter(d.values()))
+    g_fused = g_total - sum(g[k] * (1 - f) for k, f in _fused_fraction(g_model).items())
+    k, b = preset.critic_steps, preset.batch_size
+
+    def per_iteration(gen: float) -> int:
+        critic = gen + 10 * c_total - 2 * c1
+        generator = 3 * gen - g1 + 2 * c_total
+        return int(2 * b * (k * critic + generator))
+
+    return {
+        "nominal": per_iteration(g_total),
+        "executed": per_iteration(g_fused),
+        "generator_forward_macs_per_sample": g_total,
+        "critic_forward_macs_per_sample": c_total,
+    }
+
+
+# ---------------------------------------------------------------- training
+
+
+def _synthetic_batch(preset, seed: int = 0):
+    """One iteration's batch (critic_steps minibatches) shaped like make_dataset's output."""
+    import tensorflow as tf
+
+    from bachgan.voices import WINDOW_STEPS
+
+    p, rng = preset, np.random.default_rng(seed)
+    n = p.batch_size * p.critic_steps
+    rows = rng.integers(0, p.n_pitches, (n, WINDOW_STEPS, 4))
+    roll = tf.one_hot(rows, p.n_pitches, axis=2) * 2.0 - 1.0  # (n, T, P, 4), one pitch a voice
+    voice = rng.choice(np.array(p.condition_voices), n).astype(np.int32)
+    cond = tf.gather(roll, voice, axis=3, batch_dims=1)[..., None]
+    return roll, cond, tf.constant(voice)
+
+
+def data_pipeline_ms(preset, batches: int = 3) -> float | None:
+    """Milliseconds to produce one iteration's batch with make_dataset, from the cached corpus
+    (None when no parsed corpus is cached: the bench never parses the corpus)."""
+    from bachgan.data import cache_path, load_corpus, make_dataset, stack_windows
+
+    if not cache_path().is_file():
+        return None
+    corpus = load_corpus()
+    ds = make_dataset(stack_windows(corpus.windows("train", preset.hop)), preset)
+    it = iter(ds.prefetch(0))
+    next(it)
+    t0 = time.perf_counter()
+    for _ in range(batches):
+        next(it)
+    return round((time.perf_counter() - t0) / batches * 1000, 1)
+
+
+def _median(xs) -> float | None:
+    return round(float(np.median(xs)), 4) if xs else None
+
+
+def bench_training(
+    preset_name: str, iterations: int, reference: bool, jit_modes=(False, True)
+) -> dict:
+    """Time the optimized step (per XLA mode) and optionally the reference, interleaved."""
+    import keras
+
+    from bachgan.model import WGANGP, get_preset
+    from bachgan.reference_step import ReferenceStep
+
+    p = get_preset(preset_name)
+    data = _synthetic_batch(p)
+    keras.utils.set_random_seed(0)  # the same initial weights on every run
+    runners, losses, warmup = {}, {}, {}
+
+    def add_gan(jit: bool):
+        gan = WGANGP(p, seed=0)
+        gan.compile(jit_compile=jit)
+        return gan, lambda: gan.train_on_batch(data, return_dict=True)
+
+    first, first_run = add_gan(jit_modes[0])
+    ref = ReferenceStep.like(first) if reference else None  # same weights and rng state
+    runners["xla" if jit_modes[0] else "no_xla"] = first_run
+    for jit in jit_modes[1:]:
+        gan, run = add_gan(jit)
+        gan.generator.set_weights(first.generator.get_weights())
+        gan.critic.set_weights(first.critic.get_weights())
+        runners["xla" if jit else "no_xla"] = run
+    if ref is not None:
+        runners["reference"] = lambda: {k: float(v) for k, v in ref(*data).items()}
+    for name, run in runners.items():  # first call: tracing and compiling
+        t0 = time.perf_counter()
+        losses[name] = {k: round(float(v), 6) for k, v in run().items()}
+        warmup[name] = round(time.perf_counter() - t0, 2)
+    wall = {name: [] for name in runners}
+    cpu = {name: [] for name in runners}
+    for _ in range(iterations):  # interleaved, so a busy machine slows all alike
+        for name, run in runners.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            run()
+            wall[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
+    out = {
+        "preset": p.name,
+        "batch_size": p.batch_size,
+        "critic_steps": p.critic_steps,
+        "iterations_timed": iterations,
+        "warmup_s": warmup,
+        "iteration_s": {k: _median(v) for k, v in wall.items()},
+        "iteration_cpu_s": {k: _median(v) for k, v in cpu.items()},
+        "first_iteration_losses": losses,
+    }
+    if ref is not None and "no_xla" in losses:
+        a, b = losses["no_xla"], losses["reference"]
+        out["loss_max_rel_diff_no_xla_vs_reference"] = float(
+            max(abs(a[k] - b[k]) / max(abs(b[k]), 1e-6) for k in b)
+        )
+    return out
+
+
+# ---------------------------------------------------------------- app
+
+
+def _melody(preset, bars: int, voice: int):
+    """A stepwise quarter-note melody for `voice` inside its choir range and the model's."""
+    from bachgan.voices import SATB_RANGES, STEPS_PER_BEAT, VOICE_NAMES, Voices
+
+    lo, hi = SATB_RANGES[VOICE_NAMES[voice]]
+    centre = min(max((lo + hi) // 2, preset.low + 7), preset.low + preset.n_pitches - 8)
+    shape = [0, 2, 4, 5, 7, 5, 4, 2, 0, -1, -3, -1]
+    notes = [centre + shape[i % len(shape)] for i in range(bars * 4)]
+    return Voices.from_pitches(np.repeat(np.array(notes, np.int16), STEPS_PER_BEAT))
+
+
+def _percentiles_ms(fn, reps: int, warmup: int = 2) -> tuple[float, float]:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return round(float(np.percentile(times, 50)), 2), round(float(np.percentile(times, 95)), 2)
+
+
+def _rss_mb() -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # kB on Linux
+
+
+def bench_app(checkpoint=None, reps: int = 30, audio_reps: int = 7) -> dict:
+    """Harmonize and click-to-audio latencies with a loaded model, in this process."""
+    from bachgan import audio, midi
+    from bachgan.sampling import Harmonizer, default_checkpoint
+
+    path = Path(checkpoint) if checkpoint else default_checkpoint()
+    rss_before = _rss_mb()
+    t0 = time.perf_counter()
+    try:
+        h = Harmonizer(path)
+    except (FileNotFoundError, ValueError, OSError) as err:
+        return {"model": {"path": str(path), "error": f"{type(err).__name__}: {err}"}}
+    load_s = time.perf_counter() - t0
+    p = h.preset
+    voice = 0 if 0 in p.condition_voices else p.condition_voices[0]
+    two, sixteen, seventeen = (_melody(p, n, voice) for n in (2, 16, 17))
+    t0 = time.perf_counter()
+    h.harmonize(two, voice, seed=0)
+    first_s = time.perf_counter() - t0
+    out = {
+        "model": {k: h.card.get(k) for k in ("path", "run", "iteration")} | {"preset": p.name},
+        "model_load_s": round(load_s, 3),
+        "first_harmonize_s": round(first_s, 3),
+    }
+    out["harmonize_p50_ms"], out["harmonize_p95_ms"] = _percentiles_ms(
+        lambda: h.harmonize(two, voice, seed=0), reps
+    )
+    out["harmonize_batch16_p50_ms"], out["harmonize_batch16_p95_ms"] = _percentiles_ms(
+        lambda: h.harmonize(seventeen, voice, seed=0), max(5, reps // 2)
+    )
+    z = h.latent(two.steps, seed=0)
+    for n in (1, 16):  # the generator call alone, as harmonize makes it
+        cond = np.zeros((n, 32, p.n_pitches, 1), np.float32) - 1.0
+        zs = np.repeat(z[None], n, axis=0)
+        p50, p95 = _percentiles_ms(
+            lambda c=cond, zz=zs: h._run(c, zz, np.full(len(c), voice)), reps
+        )
+        out[f"generator_batch{n}_p50_ms"], out[f"generator_batch{n}_p95_ms"] = p50, p95
+    synth = {}
+
+    def click(melody):
+        result = h.harmonize(melody, voice, seed=0)
+        wav = audio.render_wav(midi.to_midi_bytes(result.voices))
+        synth["name"] = wav.synthesizer
+        return wav
+
+    out["click_to_audio_2bars_p50_ms"], out["click_to_audio_2bars_p95_ms"] = _percentiles_ms(
+        lambda: click(two), audio_reps, warmup=1
+    )
+    out["click_to_audio_16bars_p50_ms"], out["click_to_audio_16bars_p95_ms"] = _percentiles_ms(
+        lambda: click(sixteen), max(3, audio_reps - 2), warmup=1
+    )
+    out["synthesizer"] = synth.get("name")
+    out["app_rss_mb"] = _rss_mb()
+    out["app_rss_model_mb"] = (
+        round(out["app_rss_mb"] - rss_before, 1) if out["app_rss_mb"] and rss_before else None
+    )
+    return out
+
+
+# ---------------------------------------------------------------- entry point
+
+APP_KEYS = (
+    "model_load_s",
+    "harmonize_p50_ms",
+    "harmonize_p95_ms",
+    "harmonize_batch16_p50_ms",
+    "harmonize_batch16_p95_ms",
+    "click_to_audio_2bars_p50_ms",
+    "click_to_audio_16bars_p50_ms",
+)
+
+
+def _jit_modes() -> tuple[bool, ...]:
+    choice = os.environ.get("BACHGAN_BENCH_JIT", "both").lower()
+    return {"on": (True,), "off": (False,)}.get(choice, (False, True))
+
+
+def run_bench(preset=None, iterations: int = 3, checkpoint=None, reference=None) -> dict:
+    """Everything above as one flat-ish dict. Without `preset`: the shipped model and the
+    `cpu` preset's training speed (no reference); with one: that preset's training speed
+    against the reference, and the shipped model as well."""
+    import tensorflow as tf
+
+    from bachgan.model import get_preset
+
+    info = machine()
+    if reference is None:
+        reference = preset is not None and os.environ.get("BACHGAN_BENCH_REFERENCE") != "0"
+    out: dict = {"machine": info}
+    app = bench_app(checkpoint)
+    out.update({k: app.get(k) for k in APP_KEYS})  # None when the model could not be loaded
+    out.update(app)
+    out["peak_rss_mb"] = _peak_rss_mb()  # the app's peak: measured before any training
+
+    name = preset or "cpu"
+    train = bench_training(name, iterations, reference, _jit_modes())
+    times = {k: v for k, v in train["iteration_s"].items() if k != "reference"}
+    best = min(times, key=times.get)
+    flops = iteration_flops(get_preset(name))
+    peak = matmul_peak()
+    step_s = times[best]
+    out.update(
+        train_preset=name,
+        train_iteration_s=step_s,
+        train_iteration_jit=best,
+        train_iteration_cpu_s=train["iteration_cpu_s"][best],
+        samples_per_s=round(train["batch_size"] * train["critic_steps"] / step_s, 2),
+        flops_per_iteration=flops["nominal"],
+        flops_per_iteration_executed=flops["executed"],
+        flops_method="analytic: conv/dense multiply-adds from layer shapes (see iteration_flops)",
+        achieved_gflops=round(flops["nominal"] / step_s / 1e9, 1),
+        achieved_gflops_per_cpu_s=round(flops["nominal"] / train["iteration_cpu_s"][best] / 1e9, 1),
+        peak_gflops_estimate=peak["peak_gflops_estimate"],
+        peak_gflops_theoretical=theoretical_peak_gflops(info),
+        peak_method=(
+            "float32 matmul GFLOP per CPU-second x usable cores (robust to other processes); "
+            "theoretical = cores x clock x 32 FLOP/cycle"
+        ),
+        bound_iteration_s=round(flops["nominal"] / peak["peak_gflops_estimate"] / 1e9, 2),
+        bound_iteration_s_executed=round(flops["executed"] / peak["peak_gflops_estimate"] / 1e9, 2),
+        training=train,
+        matmul=peak,
+        data_pipeline_batch_ms=data_pipeline_ms(get_preset(name)),
+    )
+    if reference:
+        ref_s = train["iteration_s"]["reference"]
+        out["reference_train_iteration_s"] = ref_s
+        out["reference_train_iteration_cpu_s"] = train["iteration_cpu_s"]["reference"]
+        out["speedup"] = round(ref_s / step_s, 2)
+        out["speedup_cpu_time"] = round(
+            train["iteration_cpu_s"]["reference"] / train["iteration_cpu_s"][best], 2
+        )
+    out["train_peak_rss_mb"] = _peak_rss_mb()
+    info["load_average_1min_end"] = round(os.getloadavg()[0], 2)
+    out["notes"] = [
+        "times are medians; the reference and optimized iterations are interleaved",
+        "train_iteration_s is the faster XLA mode (train_iteration_jit; both in training."
+        "iteration_s); `python -m bachgan train` compiles with XLA unless given --no-jit",
+        "achieved_gflops counts the seed's FLOPs (flops_per_iteration, the useful work); the "
+        "optimized step executes flops_per_iteration_executed; bound_iteration_s* = FLOPs / peak",
+        "the machine may be shared: see machine.load_average_* and compare the *_cpu_s keys",
+        "harmonize: a 2-bar melody (one window, batch 1) through Harmonizer.harmonize, clean-up "
+        "included; harmonize_batch16: a 17-bar melody (16 overlapping windows in one generator "
+        "batch); generator_batchN: the generator call alone; click_to_audio: harmonize + "
+        "midi.to_midi_bytes + audio.render_wav",
+        "loss_max_rel_diff_no_xla_vs_reference: first iteration, Adam; up to ~1e-3 is rounding "
+        "noise that Adam's first, sign-like steps amplify (the seed code differs as much from "
+        "itself between oneDNN and Eigen kernels); tests/test_bench.py checks exactly, with SGD",
+        "XLA draws other random numbers than TensorFlow's kernels from the same tf.random."
+        "Generator state, so first_iteration_losses.xla differs from the reference by its "
+        "z and alpha, not by its math",
+        f"tf intra/inter-op threads: {tf.config.threading.get_intra_op_parallelism_threads()}"
+        f"/{tf.config.threading.get_inter_op_parallelism_threads()} (0 = TensorFlow default)",
+    ]
+    return out
