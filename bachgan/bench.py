@@ -451,7 +451,7 @@ def run_bench(preset=None, iterations: int = 3, checkpoint=None, reference=None)
     out["notes"] = [
         "times are medians; the reference and optimized iterations are interleaved",
         "train_iteration_s is the faster XLA mode (train_iteration_jit; both in training."
-        "iteration_s); `python -m bachgan train` compiles with XLA unless given --no-jit",
+        "iteration_s); `python -m bachgan train` compiles with XLA only when given --jit",
         "achieved_gflops counts the seed's FLOPs (flops_per_iteration, the useful work); the "
         "optimized step executes flops_per_iteration_executed; bound_iteration_s* = FLOPs / peak",
         "the machine may be shared: see machine.load_average_* and compare the *_cpu_s keys",
