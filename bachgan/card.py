@@ -43,6 +43,7 @@ def training_summary(run_dir: Path, iteration: int) -> dict:
         "test_chorales": (config.get("split") or {}).get("test", []),
         "skipped": dict(Counter(_reason(v) for v in (config.get("skipped") or {}).values())),
         "preset": config.get("preset"),
+        "jit_compile": bool(config.get("jit_compile")),
     }
 
 
@@ -107,6 +108,7 @@ def model_card(result: dict) -> str:
         "among chord tones come from the model."
     )
     hours = t["train_seconds"] / 3600
+    jit = " --jit" if t.get("jit_compile") else ""
     return f"""# BachGAN model card: `bachgan-cpu`
 
 A conditional WGAN-GP generator (U-Net) that writes alto, tenor and bass around a given
@@ -126,7 +128,7 @@ voice — or any three voices around any one of soprano, alto, tenor or bass.
   {t["wall_seconds"] or 0:.0f} s from first to last logged iteration (with checkpoints, samples
   and metrics), on {t["device"]}. Versions: {t["versions"]}.
 - Reproduce: `python -m bachgan train --run-dir runs/cpu --preset cpu --iterations
-  {t["iterations"]} --seed {t["seed"]}`, then `python -m bachgan ship --run-dir runs/cpu`.
+  {t["iterations"]} --seed {t["seed"]}{jit}`, then `python -m bachgan ship --run-dir runs/cpu`.
 
 ## Quality (`python -m bachgan evaluate --checkpoint checkpoints/bachgan-cpu`)
 Held-out melodies: every voice the model accepts from {result["windows"]} two-bar windows of
