@@ -52,3 +52,28 @@ def tiny_export(tmp_path_factory, isolated_cache):
     run = tmp_path_factory.mktemp("runs") / "tiny"
     train(run, preset="tiny", iterations=5, seed=3, jit=False, log=lambda *a: None)
     return run
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch, isolated_cache, corpus):
+    """Own runs root and cache dir (so the training lock is this test's); training on.
+    The parsed corpus is copied in, so trainers the test starts need not parse again.
+    Yields the runs root; stops any trainer the test started."""
+    from bachgan import runs
+    from bachgan.data import CACHE_VERSION
+
+    root, cache = tmp_path / "runs", tmp_path / "cache"
+    root.mkdir()
+    cache.mkdir()
+    corpus = isolated_cache / f"chorales-v{CACHE_VERSION}.npz"
+    if corpus.exists():
+        shutil.copy(corpus, cache / corpus.name)
+    monkeypatch.setenv("BACHGAN_RUNS", str(root))
+    monkeypatch.setenv("BACHGAN_CACHE", str(cache))
+    for var in ("BACHGAN_DISABLE_TRAINING", "BACHGAN_ENABLE_TRAINING", "SPACE_ID"):
+        monkeypatch.delenv(var, raising=False)
+    yield root
+    for proc in list(runs._children.values()):  # only the trainers this test started
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(60)

@@ -4,7 +4,6 @@ and real tiny runs started, stopped and resumed through the CLI."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -13,28 +12,6 @@ from pathlib import Path
 import pytest
 
 from bachgan import runs, train
-from bachgan.data import cache_path
-
-CORPUS = cache_path()  # the parsed chorales under the default cache, copied per test
-
-
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    """Own runs root and cache dir (so the lock is ours); training switched on."""
-    root, cache = tmp_path / "runs", tmp_path / "cache"
-    root.mkdir()
-    cache.mkdir()
-    if CORPUS.exists():
-        shutil.copy(CORPUS, cache / CORPUS.name)
-    monkeypatch.setenv("BACHGAN_RUNS", str(root))
-    monkeypatch.setenv("BACHGAN_CACHE", str(cache))
-    for var in ("BACHGAN_DISABLE_TRAINING", "BACHGAN_ENABLE_TRAINING", "SPACE_ID"):
-        monkeypatch.delenv(var, raising=False)
-    yield root
-    for proc in list(runs._children.values()):  # only the trainers this test started
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(60)
 
 
 @pytest.fixture
@@ -318,11 +295,7 @@ def test_stop_signals_only_its_own_trainer(env, sleeper):
     assert foreign.poll() is None and other.poll() is None  # neither was signalled
 
 
-needs_corpus = pytest.mark.skipif(not CORPUS.exists(), reason="parsed chorales not cached")
-
-
 @pytest.mark.slow
-@needs_corpus
 def test_start_tiny_run_to_the_end(env):
     name = runs.start(runs.TrainRequest("tiny", 6, seed=1, condition_voices=("soprano", "bass")))
     with pytest.raises(runs.TrainingBusy):  # a double click: the first run is already live
@@ -342,7 +315,6 @@ def test_start_tiny_run_to_the_end(env):
 
 
 @pytest.mark.slow
-@needs_corpus
 def test_stop_then_resume(env):
     name = runs.start(runs.TrainRequest("tiny", 1000, name="long"))
     deadline = time.monotonic() + 180

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -16,28 +15,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from bachgan import runs
-from bachgan.data import cache_path
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "2_Train.py")
-CORPUS = cache_path()
-
-
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    root, cache = tmp_path / "runs", tmp_path / "cache"
-    root.mkdir()
-    cache.mkdir()
-    if CORPUS.exists():
-        shutil.copy(CORPUS, cache / CORPUS.name)
-    monkeypatch.setenv("BACHGAN_RUNS", str(root))
-    monkeypatch.setenv("BACHGAN_CACHE", str(cache))
-    for var in ("BACHGAN_DISABLE_TRAINING", "BACHGAN_ENABLE_TRAINING", "SPACE_ID"):
-        monkeypatch.delenv(var, raising=False)
-    yield root
-    for proc in list(runs._children.values()):  # only the trainers this test started
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(60)
 
 
 def page() -> AppTest:
@@ -166,7 +145,6 @@ def test_disabled_training_shows_why_and_offers_no_controls(env, monkeypatch, va
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CORPUS.exists(), reason="parsed chorales not cached")
 def test_page_starts_watches_and_stops_a_run(env):
     at = page().run()
     at.selectbox(key="train_preset").set_value("tiny").run()
