@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import io
 import os
 import platform
 import signal
@@ -28,9 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from bachgan.pianoroll import to_roll
 from bachgan.runs_io import (
     append_jsonl,
     atomic_dir,
+    atomic_write_bytes,
     atomic_write_json,
     complete_dirs,
     discard_dir,
@@ -39,6 +42,7 @@ from bachgan.runs_io import (
     remove_stale_tmp,
     rewrite_jsonl,
 )
+from bachgan.voices import Voices
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 KEEP_CHECKPOINTS = 3
@@ -135,7 +139,7 @@ class Status:
         atomic_write_json(self.path, self.data)
 
 
-def sample_set(corpus, preset, n: int, seed: int = 1234):
+def sample_set(corpus, preset, n: int):
     """Fixed held-out windows (validation split) with a condition voice each."""
     from bachgan.data import stack_windows
 
@@ -145,23 +149,21 @@ def sample_set(corpus, preset, n: int, seed: int = 1234):
     return stack_windows([ws[i] for i in idx]), voices
 
 
-class RunCallback:
-    """Logs, checkpoints, samples and status per iteration. Built lazily on keras."""
+def run_callback(run):
+    """The Keras callback that hands each finished iteration to the run (log, checkpoint,
+    samples, status) and ends fit() after a stop request. Built here so keras loads lazily."""
+    import keras
 
-    @staticmethod
-    def make(run):
-        import keras
+    class RunCallback(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
 
-        class _Callback(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                self.t0 = time.perf_counter()
+        def on_epoch_end(self, epoch, logs=None):
+            run.end_iteration(epoch + 1, logs or {}, time.perf_counter() - self.t0)
+            if run.stop_requested:
+                self.model.stop_training = True
 
-            def on_epoch_end(self, epoch, logs=None):
-                run.end_iteration(epoch + 1, logs or {}, time.perf_counter() - self.t0)
-                if run.stop_requested:
-                    self.model.stop_training = True
-
-        return _Callback()
+    return RunCallback()
 
 
 class Run:
@@ -285,7 +287,7 @@ class Run:
             train = stack_windows(corpus.windows("train", p.hop))
             ds = make_dataset(train, p, seed=cfg["seed"], start_iteration=start)
             self.samples = sample_set(corpus, p, N_SAMPLES)
-            self.eval_set = sample_set(corpus, p, N_EVAL, seed=99)
+            self.eval_set = sample_set(corpus, p, N_EVAL)
             self.sample_z = np.asarray(
                 tf.random.stateless_truncated_normal((N_SAMPLES, *p.z_shape), seed=[7, 7])
             )
@@ -296,7 +298,7 @@ class Run:
                     initial_epoch=start,
                     steps_per_epoch=1,
                     shuffle=False,  # the dataset shuffles itself, reproducibly
-                    callbacks=[RunCallback.make(self)],
+                    callbacks=[run_callback(self)],
                     verbose=2,
                 )
             done = self.status.data["iteration"]
@@ -364,35 +366,43 @@ class Run:
         self.status.update(iteration=iteration)
 
     def generate(self, pitches, voices, z):
-        from bachgan.pianoroll import to_roll
-        from bachgan.voices import Voices
-
         p = self.preset
         rolls = np.stack([to_roll(Voices.from_pitches(w), p.low, p.n_pitches) for w in pitches])
         cond = np.take_along_axis(rolls, voices[:, None, None, None], axis=-1)
         return np.asarray(self.gan.generator([cond, z, voices], training=False))
 
     def musical_metrics(self) -> dict:
-        """Metrics of fixed held-out melodies, after the default clean-up."""
-        try:
-            from bachgan import metrics, sampling
-        except ImportError:
-            return {}
+        """Metrics of fixed held-out melodies after the default clean-up: per condition voice
+        on the three voices it generated, then averaged over condition voices."""
+        from bachgan import metrics
+        from bachgan.model import sample_z
+
         pitches, voices = self.eval_set
-        z = sampling_z(len(pitches), self.preset, seed=99)
-        raw = self.generate(pitches, voices, z)
-        results = [sampling.decode(r, self.preset, w, v) for r, w, v in zip(raw, pitches, voices)]
-        return {f"music/{k}": float(v) for k, v in metrics.batch_metrics(results).items()}
+        raw = self.generate(
+            pitches, voices, np.asarray(sample_z(len(pitches), self.preset, seed=99))
+        )
+        results = self.decode(raw, pitches, voices)
+        per_voice = [
+            metrics.batch_metrics(
+                [r for r, x in zip(results, voices) if x == v], [u for u in range(4) if u != v]
+            )
+            for v in sorted(set(voices.tolist()))
+        ]
+        return {f"music/{k}": float(np.mean([m[k] for m in per_voice])) for k in per_voice[0]}
+
+    def decode(self, raw, pitches, voices) -> list:
+        from bachgan import sampling
+
+        return [sampling.decode(r, self.preset, w, v) for r, w, v in zip(raw, pitches, voices)]
 
     def write_samples(self, iteration: int):
-        from bachgan.runs_io import atomic_write_bytes
+        """The fixed melodies with fixed z: the pianorolls (.npz) and all of them as one MIDI."""
+        from bachgan import midi
 
         pitches, voices = self.samples
         raw = self.generate(pitches, voices, self.sample_z)
         path = self.dir / "samples" / f"iter-{iteration:06d}.npz"
         path.parent.mkdir(exist_ok=True)
-        import io
-
         buf = io.BytesIO()
         np.savez_compressed(
             buf,
@@ -403,13 +413,7 @@ class Run:
             iteration=iteration,
         )
         atomic_write_bytes(path, buf.getvalue())
-        try:
-            from bachgan import midi, sampling
-        except ImportError:
-            return
-        pieces = [sampling.decode(r, self.preset, w, v) for r, w, v in zip(raw, pitches, voices)]
-        from bachgan.voices import Voices
-
+        pieces = self.decode(raw, pitches, voices)
         joined = Voices(
             np.concatenate([x.pitches for x in pieces]), np.concatenate([x.onsets for x in pieces])
         )
@@ -435,12 +439,6 @@ class Run:
             discard_dir(old)
         for old in complete_dirs(self.dir / "exports", "export")[:-KEEP_EXPORTS]:
             discard_dir(old)
-
-
-def sampling_z(n, preset, seed):
-    from bachgan.model import sample_z
-
-    return np.asarray(sample_z(n, preset, seed=seed))
 
 
 def _mirrored_devices():
