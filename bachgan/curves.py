@@ -69,10 +69,6 @@ def series(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(x), np.asarray(y)
 
 
-def has_music(rows: list[dict]) -> bool:
-    return any(f"music/{k}" in r for r in rows for k in MUSIC_KEYS)
-
-
 def _empty(message: str, height: int = 300) -> go.Figure:
     fig = go.Figure()
     fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
