@@ -111,7 +111,7 @@ def read_melody(path: Path, voice: str):
     if suffix not in (".mid", ".midi", ".txt"):
         raise MelodyError("expected a .mid, .midi or .txt file")
     try:
-        if path.stat().st_size > MAX_UPLOAD_BYTES * (1 if suffix != ".txt" else 1):
+        if path.stat().st_size > MAX_UPLOAD_BYTES:
             raise MelodyError(f"the file is larger than {MAX_UPLOAD_BYTES:,} bytes")
         data = path.read_bytes()
     except OSError as err:
