@@ -27,6 +27,16 @@ def _voices_arg(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def _positive_float(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not x > 0 or x == float("inf"):
+        raise argparse.ArgumentTypeError("must be a positive number")
+    return x
+
+
 def _positive(text: str) -> int:
     try:
         n = int(text)
@@ -72,6 +82,7 @@ def cmd_train(args) -> int:
             strategy=args.strategy,
             data=args.data,
             jit=args.jit,
+            minutes=args.minutes,
             **overrides,
         )
     except (TrainingBusy, FileExistsError, FileNotFoundError, ValueError) as err:
@@ -216,6 +227,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="cpu", choices=["seed", "cpu", "tiny"])
     p.add_argument("--iterations", type=_positive)
     p.add_argument("--resume", action="store_true")
+    p.add_argument(
+        "--minutes",
+        type=_positive_float,
+        help="stop (and save) once the run has trained this many minutes of wall time",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--strategy", default="default", choices=["default", "mirrored"])
     p.add_argument("--data", default="music21", help="'music21' or a JSB .json/.npz path")

@@ -160,6 +160,9 @@ def run_callback(run):
 
         def on_epoch_end(self, epoch, logs=None):
             run.end_iteration(epoch + 1, logs or {}, time.perf_counter() - self.t0)
+            if run.deadline is not None and time.monotonic() >= run.deadline:
+                run.log(f"the {run.config['minutes']:g}-minute budget is spent: stopping")
+                run.stop_requested = True
             if run.stop_requested:
                 self.model.stop_training = True
 
@@ -179,6 +182,7 @@ class Run:
         strategy="default",
         data="music21",
         jit=False,
+        minutes=None,
         log=print,
         **overrides,
     ):
@@ -191,6 +195,8 @@ class Run:
                 raise FileNotFoundError(f"nothing to resume: {self.dir / 'config.json'} is missing")
             if iterations:
                 config["iterations"] = int(iterations)
+            if minutes:
+                config["minutes"] = float(minutes)
         else:
             if config:
                 raise FileExistsError(
@@ -206,6 +212,7 @@ class Run:
                 "strategy": strategy,
                 "data": str(data),
                 "jit_compile": bool(jit),
+                "minutes": float(minutes) if minutes else None,
                 "created": now(),
                 "versions": versions(),
             }
@@ -216,6 +223,10 @@ class Run:
     def start_iteration(self) -> int:
         ckpts = complete_dirs(self.dir / "checkpoints", "ckpt")
         return int(ckpts[-1].name.split("-")[1]) if ckpts else 0
+
+    def trained_seconds(self) -> float:
+        """Wall time the kept iterations took, summed over every session of the run."""
+        return sum(r.get("seconds", 0.0) for r in read_jsonl(self.dir / "metrics.jsonl"))
 
     def _trim_metrics(self, start: int):
         """Keep exactly one line per iteration up to `start` (repairs a torn line)."""
@@ -291,7 +302,12 @@ class Run:
             self.sample_z = np.asarray(
                 tf.random.stateless_truncated_normal((N_SAMPLES, *p.z_shape), seed=[7, 7])
             )
-            if start < cfg["iterations"] and not self.stop_requested:
+            budget = cfg.get("minutes")  # counts training steps only, like the card
+            self.deadline = (
+                time.monotonic() + budget * 60 - self.trained_seconds() if budget else None
+            )
+            out_of_time = self.deadline is not None and time.monotonic() >= self.deadline
+            if start < cfg["iterations"] and not self.stop_requested and not out_of_time:
                 gan.fit(
                     ds,
                     epochs=cfg["iterations"],

@@ -98,6 +98,22 @@ def test_resume_continues_and_matches_uninterrupted(tmp_path):
         np.testing.assert_allclose(wa, wb, rtol=1e-3, atol=1e-4)
 
 
+def test_minutes_budget_stops_saves_and_counts_across_resumes(tmp_path):
+    run = tmp_path / "run"
+    kw = dict(preset="tiny", iterations=100_000, seed=2, jit=False, **QUIET)
+    status = train(run, minutes=0.03, **kw)
+    rows = read_jsonl(run / "metrics.jsonl")
+    spent = sum(r["seconds"] for r in rows)
+    assert status["state"] == "stopped" and status["iteration"] == len(rows) >= 1
+    assert spent >= 0.03 * 60, "stops only once the budget is used"
+    assert load_generator(run)[2]["iteration"] == status["iteration"], "saved on the way out"
+
+    again = train(run, resume=True, **QUIET)  # the budget is spent: nothing more to do
+    assert again["iteration"] == status["iteration"]
+    more = train(run, resume=True, minutes=spent / 60 + 0.02, **QUIET)
+    assert more["iteration"] > status["iteration"], "a larger budget continues the run"
+
+
 def _env():
     return dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
 
