@@ -7,6 +7,7 @@ import tempfile
 import wave
 
 import numpy as np
+import pretty_midi
 import pytest
 
 from bachgan import audio
@@ -90,3 +91,34 @@ def test_broken_soundfont_falls_back_and_says_why(monkeypatch, tmp_path, private
     a = audio.render_wav(to_midi_bytes(two_bars(), tempo=TEMPO), sample_rate=16000)
     assert a.is_fallback and "FluidSynth failed" in a.synthesizer and "RIFF" in a.synthesizer
     assert list(private_tmp.iterdir()) == []
+
+
+def test_split_instruments_shares_out_tracks_with_the_same_timing():
+    midi = to_midi_bytes(two_bars(), tempo=TEMPO)
+    parts = audio.split_instruments(midi, 2)
+    assert len(parts) == 2
+    whole = pretty_midi.PrettyMIDI(io.BytesIO(midi))
+    pieces = [pretty_midi.PrettyMIDI(io.BytesIO(p)) for p in parts]
+    assert sorted(len(p.instruments) for p in pieces) == [2, 2]
+    notes = lambda pm: sorted(
+        (i.program, n.pitch, round(n.start, 4), round(n.end, 4))
+        for i in pm.instruments
+        for n in i.notes
+    )
+    assert sorted(x for p in pieces for x in notes(p)) == notes(whole)
+    assert audio.split_instruments(midi, 1) == [midi]
+    assert audio.split_instruments(b"not midi", 2) == [b"not midi"]
+
+
+@needs_fluidsynth
+def test_parallel_render_equals_one_render_up_to_dither(monkeypatch):
+    midi = to_midi_bytes(two_bars(), tempo=TEMPO)
+    rendered = {}
+    for cores in (1, 2):
+        monkeypatch.setattr(audio.os, "cpu_count", lambda n=cores: n)
+        rendered[cores] = samples(audio.render_wav(midi)).astype(float)
+    one, two = rendered[1], rendered[2]
+    n = min(len(one), len(two))
+    assert abs(len(one) - len(two)) < 0.05 * len(one)
+    difference = np.sqrt(np.mean((one[:n] - two[:n]) ** 2))
+    assert difference < 0.01 * np.sqrt(np.mean(one**2)), "mixing the halves is the whole"
