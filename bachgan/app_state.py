@@ -30,46 +30,6 @@ _KEEP = "_keep_"
 # ---------------------------------------------------------------- models
 
 
-def _runs():
-    """bachgan.runs when it exists (it is written in parallel); None otherwise."""
-    try:
-        from bachgan import runs
-    except ImportError:
-        return None
-    return runs
-
-
-USABLE_STATES = ("finished", "stopped", "interrupted")  # not running, not failed
-
-
-def model_choices() -> list[str]:
-    """'shipped' first, then runs that finished or were stopped and have a saved model."""
-    runs = _runs()
-    if runs is None or not hasattr(runs, "resolve_model"):
-        return [SHIPPED]
-    if hasattr(runs, "list_runs"):
-        found = [
-            r.name
-            for r in runs.list_runs()
-            if r.has_export and getattr(r, "effective_state", r.state) in USABLE_STATES
-        ]
-    else:
-        found = list(runs.model_choices())
-    return [SHIPPED] + [c for c in found if c != SHIPPED]
-
-
-def resolve_model(choice: str) -> Path:
-    """A model choice -> its export folder, via bachgan.runs when it exists."""
-    runs = _runs()
-    if runs is not None and hasattr(runs, "resolve_model"):
-        return Path(runs.resolve_model(choice))
-    if choice != SHIPPED:
-        raise ValueError(f"unknown model {choice!r}")
-    from bachgan.sampling import default_checkpoint
-
-    return Path(default_checkpoint())
-
-
 @st.cache_resource(max_entries=3, show_spinner="Loading the model (a few seconds, once)…")
 def _load_harmonizer(path: str, stamp: float):
     from bachgan.sampling import Harmonizer
@@ -98,6 +58,7 @@ def _warm_up(h) -> None:
 def harmonizer(choice: str = SHIPPED):
     """The loaded model for a choice, shared by all sessions of this server process."""
     from bachgan.export import CARD, resolve_export
+    from bachgan.runs import resolve_model
 
     folder = resolve_export(resolve_model(choice))
     return _load_harmonizer(str(folder), (folder / CARD).stat().st_mtime)
@@ -152,6 +113,8 @@ def model_quality(choice: str = SHIPPED) -> tuple[dict, str]:
 
 def model_picker(key: str) -> str:
     """Choose the model; the choice is shared between pages."""
+    from bachgan.runs import model_choices
+
     options = model_choices()
     current = st.session_state.get("model_choice", SHIPPED)
     choice = st.selectbox(
@@ -190,6 +153,19 @@ class _Background:
         return self._done.is_set()
 
 
+def _shipped_references() -> dict[int, dict] | None:
+    """Bach's figures per given voice as the shipped model's evaluation measured them (the
+    same test chorales and metrics), so a fresh server needs no corpus parse to show them."""
+    from bachgan.runs_io import read_json
+    from bachgan.sampling import default_checkpoint
+    from bachgan.voices import VOICE_NAMES
+
+    evaluation = read_json(Path(default_checkpoint()) / "evaluation.json", {})
+    rows = evaluation.get("rows", {}) if isinstance(evaluation, dict) else {}
+    refs = {v: rows.get(f"bach/{name}") for v, name in enumerate(VOICE_NAMES)}
+    return refs if all(isinstance(r, dict) and r for r in refs.values()) else None
+
+
 def _all_references() -> dict[int, dict]:
     from bachgan.evaluate import bach_reference
 
@@ -201,11 +177,19 @@ _job_lock = threading.Lock()
 
 
 def _reference_job(start: bool = True) -> _Background | None:
-    """The background computation of Bach's figures; started on first need only."""
+    """Bach's figures: read from the shipped evaluation, or else computed in the background
+    (started on first need only)."""
     global _job
     with _job_lock:
-        if _job is None and start:
-            _job = _Background(_all_references)
+        if _job is None:
+            try:
+                shipped = _shipped_references()
+            except Exception:  # a damaged evaluation.json: compute them instead
+                shipped = None
+            if shipped is not None:
+                _job = _Background(lambda: shipped)
+            elif start:
+                _job = _Background(_all_references)
         return _job
 
 

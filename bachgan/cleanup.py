@@ -104,24 +104,15 @@ def _voice_lead(roll, melody, voice, low, k, scale) -> Voices:
     emit -= CHORD_COST * ~metrics.CHORD_FITS[mask]
     emit = np.where(np.isfinite(emit).any(1, keepdims=True), emit, state_s)  # nothing legal
 
-    # Per state: each voice pair's interval class and whether both sound.
-    pi, pj = np.triu_indices(4, 1)
-    iv = (full[..., pi] - full[..., pj]) % 12  # (T, S, 6)
-    perfect = ((iv == 0) | (iv == 7)) & on[..., pi] & on[..., pj]
-    gen = np.array(others)
+    cand = [mel[a:b, None]] * 4  # per voice: the pitches it may take at each step
+    for i, g in enumerate(others):
+        cand[g] = cand_p[:, :, i]
+    notes, leaps, parallels = _transition_counts(cand, others, k)
+    cost = NOTE_COST * notes + LEAP_COST * leaps  # (T-1, S_prev, S_cur)
     best = emit[0].copy()
     back = np.zeros(emit.shape, np.int32)
     for t in range(1, b - a):
-        move = full[t][None, :, :] - full[t - 1][:, None, :]  # (S_prev, S_cur, 4)
-        step = np.abs(move[..., gen])
-        cost = NOTE_COST * (step != 0).sum(-1) + LEAP_COST * np.maximum(step - 7, 0).sum(-1)
-        parallel = (
-            (move[..., pi] * move[..., pj] > 0)
-            & (iv[t - 1][:, None, :] == iv[t][None, :, :])
-            & perfect[t - 1][:, None, :]
-            & perfect[t][None, :, :]
-        )
-        total = best[:, None] - cost - PARALLEL_COST * parallel.sum(-1)
+        total = best[:, None] - cost[t - 1] - PARALLEL_COST * parallels[t - 1]
         back[t] = total.argmax(0)
         best = total.max(0) + emit[t]
     path = np.empty(b - a, np.int32)
@@ -131,6 +122,44 @@ def _voice_lead(roll, melody, voice, low, k, scale) -> Voices:
     chosen = state_p[np.arange(b - a), path]  # (T, 3)
     out[a:b, others] = chosen
     return Voices(out, syllable_onsets(out, melody, voice))
+
+
+def _transition_counts(cand: list, generated: list[int], k: int):
+    """For each step t -> t+1 and each pair of states (i, j), as (T-1, S, S) integers: how
+    many generated voices take a new note, their semitones of leap beyond a fifth, and how
+    many voice pairs move in parallel fifths or octaves.
+
+    cand[v] (T, n) holds the pitches voice v may take: n = k for the generated voices, 1
+    for the melody. States are `product(range(k), repeat=3)` over the generated voices, so
+    (S, S) is (k, k, k, k, k, k). Every count is a sum over voices or voice pairs of a term
+    that depends on those voices' candidates only: it is worked out on small tables per
+    step and broadcast over the other voices, much less work than comparing all voicings.
+    """
+    t1 = len(cand[0]) - 1
+
+    def spread(table, voices):  # (T-1, [n prev per voice], [n cur per voice]) -> 7-D
+        axes = [k if g in voices else 1 for g in generated]
+        return table.reshape(t1, *axes, *axes)
+
+    move = [c[1:, None, :] - c[:-1, :, None] for c in cand]  # (T-1, n prev, n cur)
+    notes = leaps = parallels = np.zeros((t1,) + (1,) * 6, np.int16)
+    for g in generated:
+        step = np.abs(move[g])
+        notes = notes + spread(step != 0, [g])
+        leaps = leaps + spread(np.maximum(step - 7, 0), [g])
+    for p, q in zip(*np.triu_indices(4, 1)):
+        iv = (cand[p][:, :, None] - cand[q][:, None, :]) % 12  # (T, n_p, n_q)
+        on = (cand[p][:, :, None] >= 0) & (cand[q][:, None, :] >= 0)
+        perfect = ((iv == 0) | (iv == 7)) & on
+        table = (
+            (move[p][:, :, None, :, None] * move[q][:, None, :, None, :] > 0)
+            & (iv[:-1, :, :, None, None] == iv[1:, None, None, :, :])
+            & perfect[:-1, :, :, None, None]
+            & perfect[1:, None, None, :, :]
+        )  # (T-1, n_p prev, n_q prev, n_p cur, n_q cur)
+        parallels = parallels + spread(table, [p, q])
+    full = (t1, k**3, k**3)
+    return (np.broadcast_to(x, (t1,) + (k,) * 6).reshape(full) for x in (notes, leaps, parallels))
 
 
 def syllable_onsets(pitches: np.ndarray, melody: Voices, voice: int) -> np.ndarray:

@@ -130,9 +130,14 @@ def resolve_model(choice) -> Path:
     return path
 
 
+USABLE_STATES = ("finished", "stopped", "interrupted")  # not running, not failed
+
+
 def model_choices() -> list[str]:
-    """'shipped' plus every run with a complete export, newest first."""
-    return [SHIPPED] + [r.name for r in list_runs() if r.has_export]
+    """'shipped' first, then every run that has stopped (finished, stopped or interrupted)
+    with a complete export, newest first."""
+    usable = [r for r in list_runs() if r.has_export and r.effective_state in USABLE_STATES]
+    return [SHIPPED] + [r.name for r in usable]
 
 
 # ---------------------------------------------------------------- processes

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from bachgan import app_state as app
 from bachgan import curves, runs
+from bachgan.plots import pianoroll_figure
 from bachgan.voices import VOICE_NAMES
 
 REFRESH_S = 3  # how often the live part of the page rereads a running run
@@ -30,38 +32,6 @@ STATE_TEXT = {
 @st.cache_data(max_entries=32, show_spinner="Decoding the samples…")
 def _sample(name: str, iteration: int) -> runs.Sample:
     return runs.load_sample(name, iteration)
-
-
-@st.cache_data(max_entries=64, show_spinner="Rendering audio…")
-def _wav(midi: bytes) -> tuple[bytes, str | None]:
-    """(wav, note) where note says a fallback synthesizer was used."""
-    from bachgan.audio import render_wav
-
-    a = render_wav(midi)
-    return a.wav, (a.synthesizer if a.is_fallback else None)
-
-
-@st.cache_data(show_spinner=False)
-def _bach_reference() -> dict:
-    """Bach's figures for alto, tenor and bass: what the training metrics measure."""
-    from bachgan.data import cache_path
-
-    if not cache_path().exists():  # never parse the corpus (a minute) from this page
-        return {}
-    try:
-        from bachgan.evaluate import bach_reference
-
-        return dict(bach_reference())
-    except Exception:  # the lines are a help, not a reason to break the page
-        return {}
-
-
-def _pianoroll(voices, given: int, title: str):
-    try:
-        from bachgan.plots import pianoroll_figure
-    except ImportError:
-        return curves.pianoroll_heatmap(voices, given_voice=given, title=title)
-    return pianoroll_figure(voices, given_voice=given, title=title)
 
 
 # ---------------------------------------------------------------- start form
@@ -239,7 +209,7 @@ def curves_block(name: str) -> None:
             "smooth and should stay small."
         )
     with music:
-        ref = _bach_reference()
+        ref = app.bach_reference(0, start=False) or {}  # never parses the corpus here
         st.plotly_chart(curves.music_figure(rows, ref), key="train_music")
         st.caption(
             "Measured on the same held-out melodies every 50 iterations (tiny: 5), on the alto, "
@@ -302,13 +272,10 @@ def samples_panel(name: str) -> None:
     )
     given = sample.given[k]
     st.plotly_chart(
-        _pianoroll(sample.pieces[k], given, f"Iteration {iteration}: {labels[k]}"),
+        pianoroll_figure(sample.pieces[k], given, title=f"Iteration {iteration}: {labels[k]}"),
         key="train_sample_roll",
     )
-    wav, note = _wav(sample.midi[k])
-    st.audio(wav, format="audio/wav")
-    if note:
-        st.caption(f"Simple sine-wave sound here ({note}); the MIDI file sounds right.")
+    app.audio_player(sample.midi[k])
     st.download_button(
         "Download MIDI",
         sample.midi[k],

@@ -74,3 +74,43 @@ def test_per_voice_decoder_keeps_order():
     melody = Voices.from_pitches(np.full(16, 60))
     out = cleanup.per_voice(scores(16, {1: [67] * 16, 2: [55] * 16, 3: [48] * 16}), melody, 0, LOW)
     assert (out.pitches[:, 1] <= 60).all()
+
+
+def test_transition_counts_equal_comparing_every_pair_of_voicings():
+    """The broadcast tables give, for every pair of voicings, exactly what comparing the two
+    voicings voice by voice gives (notes, leaps beyond a fifth, parallel 5ths/8ves)."""
+    from itertools import product
+
+    rng = np.random.default_rng(3)
+    k, steps = 3, 6
+    others = [0, 2, 3]  # the alto (1) is the given voice
+    mel = rng.integers(55, 75, steps)
+    mel[2] = -1  # a rest inside the melody
+    cand = [mel[:, None]] * 4
+    for g in others:  # narrow ranges, so that repeats, fifths and octaves happen often
+        cand[g] = rng.choice([43, 48, 50, 55, 60, 62, 67, 72], (steps, k))
+    notes, leaps, parallels = cleanup._transition_counts(cand, others, k)
+    states = list(product(range(k), repeat=3))
+
+    def voicing(t, state):
+        v = [int(mel[t])] * 4
+        for g, c in zip(others, state):
+            v[g] = int(cand[g][t, c])
+        return v
+
+    for t in range(steps - 1):
+        for i, si in enumerate(states):
+            for j, sj in enumerate(states):
+                a, b = voicing(t, si), voicing(t + 1, sj)
+                moves = [abs(b[g] - a[g]) for g in others]
+                assert notes[t, i, j] == sum(m != 0 for m in moves)
+                assert leaps[t, i, j] == sum(max(m - 7, 0) for m in moves)
+                par = 0
+                for p in range(4):
+                    for q in range(p + 1, 4):
+                        sound = min(a[p], a[q], b[p], b[q]) >= 0
+                        iv_a, iv_b = (a[p] - a[q]) % 12, (b[p] - b[q]) % 12
+                        same_way = (b[p] - a[p]) * (b[q] - a[q]) > 0
+                        par += sound and same_way and iv_a == iv_b and iv_a in (0, 7)
+                assert parallels[t, i, j] == par, (t, si, sj)
+    assert parallels.max() > 0 and leaps.max() > 0, "the case exercises every term"

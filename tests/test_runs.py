@@ -85,7 +85,7 @@ def test_resolve_model(env):
     from bachgan.sampling import default_checkpoint
 
     assert runs.resolve_model("shipped") == Path(default_checkpoint())
-    d = make_run(env, "half")
+    d = make_run(env, "half", status={"state": "stopped", "iteration": 10})
     with pytest.raises(runs.RunNameError, match="no saved model"):
         runs.resolve_model("half")
     export = d / "exports" / "export-000010"
@@ -94,6 +94,8 @@ def test_resolve_model(env):
     (export / "model.json").write_text("{}")
     assert runs.resolve_model("half") == d
     assert runs.model_choices() == ["shipped", "half"]
+    (d / "status.json").write_text(json.dumps({"state": "failed", "iteration": 10}))
+    assert runs.model_choices() == ["shipped"], "a failed run is not offered"
     for bad in ("../checkpoints", "/work", "..", "checkpoints/bachgan-cpu"):
         with pytest.raises(runs.RunNameError):
             runs.resolve_model(bad)

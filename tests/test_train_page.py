@@ -180,7 +180,6 @@ def test_page_starts_watches_and_stops_a_run(env):
 
 def test_curves_figures():
     from bachgan import curves
-    from bachgan.voices import Voices
 
     assert curves.ema([1.0, 1.0, 1.0], 0.9).tolist() == [1.0, 1.0, 1.0]  # debiased
     assert curves.ema([0.0, 10.0], 0.0).tolist() == [0.0, 10.0]
@@ -207,6 +206,3 @@ def test_curves_figures():
     no_ref = curves.music_figure(rows, None)
     assert "Bach (held-out chorales)" not in {t.name for t in no_ref.data}
     assert curves.music_figure(rows[:10], ref).layout.annotations  # nothing measured yet
-    v = Voices.from_pitches([[72, 64, 55, 48]] * 16 + [[74, 65, -1, 43]] * 16)
-    roll = curves.pianoroll_heatmap(v, given_voice=0, title="t")
-    assert roll.data[0].type == "heatmap" and roll.layout.title.text == "t"
