@@ -71,12 +71,15 @@ def voice_lead(roll: np.ndarray, melody: Voices, voice: int, low: int, k: int = 
     strongest = np.where(roll.max(1) > 0, roll.argmax(1) + low, SILENT)
     strongest[:, voice] = melody.pitches[:, 0]
     scale = key_scale(Voices.from_pitches(strongest))
-    out = _voice_lead(roll, melody, voice, low, k, scale)
+    decode = _lattice(roll, melody, voice, low, k)
+    out = decode(scale)
     again = key_scale(out)
-    return out if np.array_equal(again, scale) else _voice_lead(roll, melody, voice, low, k, again)
+    return out if np.array_equal(again, scale) else decode(again)
 
 
-def _voice_lead(roll, melody, voice, low, k, scale) -> Voices:
+def _lattice(roll, melody, voice, low, k):
+    """The candidate voicings and their costs, except the key's -> a function from a key's
+    scale (bool (12,)) to the best four voices in that key."""
     t_len = roll.shape[0]
     mel = melody.pitches[:, 0].astype(np.int32)
     others = [v for v in range(4) if v != voice]
@@ -84,7 +87,7 @@ def _voice_lead(roll, melody, voice, low, k, scale) -> Voices:
     out[:, voice] = mel
     sounding = np.nonzero(mel >= 0)[0]
     if not sounding.size:
-        return Voices(out, np.zeros_like(out, bool))
+        return lambda scale: Voices(out, np.zeros_like(out, bool))
     a, b = sounding[0], sounding[-1] + 1  # others are silent before and after the melody
     cand_p, cand_s = _candidates(roll[a:b], others, low, k)
     combos = np.array(list(product(range(k), repeat=3)))  # (S, 3)
@@ -93,35 +96,42 @@ def _voice_lead(roll, melody, voice, low, k, scale) -> Voices:
     state_s = cand_s[:, combos, cols].sum(-1)  # (T, S)
     full = np.insert(state_p, voice, mel[a:b, None], axis=2)  # (T, S, 4) with melody
 
-    emit = state_s - KEY_COST * (~scale[state_p % 12]).sum(-1)
     on = full >= 0
     upper, lower = full[..., :-1], full[..., 1:]
     both = on[..., :-1] & on[..., 1:]
-    emit = np.where((both & (upper < lower)).any(-1), -np.inf, emit)  # no crossing
-    gaps = np.where(both[..., :2], upper[..., :2] - lower[..., :2], 0)
-    emit -= SPACING_COST * (gaps > 12).sum(-1)
+    crossing = (both & (upper < lower)).any(-1)
+    wide = (np.where(both[..., :2], upper[..., :2] - lower[..., :2], 0) > 12).sum(-1)
     mask = np.bitwise_or.reduce(np.where(on, 1 << (np.maximum(full, 0) % 12), 0), axis=-1)
-    emit -= CHORD_COST * ~metrics.CHORD_FITS[mask]
-    emit = np.where(np.isfinite(emit).any(1, keepdims=True), emit, state_s)  # nothing legal
+    no_chord = ~metrics.CHORD_FITS[mask]
 
     cand = [mel[a:b, None]] * 4  # per voice: the pitches it may take at each step
     for i, g in enumerate(others):
         cand[g] = cand_p[:, :, i]
     notes, leaps, parallels = _transition_counts(cand, others, k)
     cost = NOTE_COST * notes + LEAP_COST * leaps  # (T-1, S_prev, S_cur)
-    best = emit[0].copy()
-    back = np.zeros(emit.shape, np.int32)
-    for t in range(1, b - a):
-        total = best[:, None] - cost[t - 1] - PARALLEL_COST * parallels[t - 1]
-        back[t] = total.argmax(0)
-        best = total.max(0) + emit[t]
-    path = np.empty(b - a, np.int32)
-    path[-1] = int(best.argmax())
-    for t in range(b - a - 1, 0, -1):
-        path[t - 1] = back[t, path[t]]
-    chosen = state_p[np.arange(b - a), path]  # (T, 3)
-    out[a:b, others] = chosen
-    return Voices(out, syllable_onsets(out, melody, voice))
+    clash = PARALLEL_COST * parallels
+
+    def decode(scale: np.ndarray) -> Voices:
+        emit = state_s - KEY_COST * (~scale[state_p % 12]).sum(-1)
+        emit = np.where(crossing, -np.inf, emit)  # no crossing
+        emit -= SPACING_COST * wide
+        emit -= CHORD_COST * no_chord
+        emit = np.where(np.isfinite(emit).any(1, keepdims=True), emit, state_s)  # none legal
+        best = emit[0].copy()
+        back = np.zeros(emit.shape, np.int32)
+        for t in range(1, b - a):
+            total = best[:, None] - cost[t - 1] - clash[t - 1]
+            back[t] = total.argmax(0)
+            best = total.max(0) + emit[t]
+        path = np.empty(b - a, np.int32)
+        path[-1] = int(best.argmax())
+        for t in range(b - a - 1, 0, -1):
+            path[t - 1] = back[t, path[t]]
+        voices = out.copy()
+        voices[a:b, others] = state_p[np.arange(b - a), path]
+        return Voices(voices, syllable_onsets(voices, melody, voice))
+
+    return decode
 
 
 def _transition_counts(cand: list, generated: list[int], k: int):
