@@ -262,6 +262,23 @@ def test_chorales() -> list:
     return load_corpus().splits["test"]
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def upload_tracks(data: bytes) -> list[str]:
+    """The track names of an uploaded MIDI file, read once per file."""
+    from bachgan.melody import midi_tracks
+
+    return midi_tracks(data)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def upload_melody(data: bytes, voice_name: str, track: int | None):
+    """(melody, import report) of an uploaded MIDI file, read once per file and choice.
+    A MelodyError is not cached: it is raised again, with its message, on every rerun."""
+    from bachgan.melody import melody_from_midi
+
+    return melody_from_midi(data, voice_name, track=track)
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def render_audio(midi: bytes) -> tuple[bytes, bool, str]:
     """(wav, is_fallback, synthesizer) for MIDI bytes; cached, so replays are free."""

@@ -122,3 +122,8 @@ class Voices:
     def stack(cls, parts: list[Voices]) -> Voices:
         """Put single voices side by side (all must have the same length)."""
         return cls(np.hstack([v.pitches for v in parts]), np.hstack([v.onsets for v in parts]))
+
+    @classmethod
+    def concat(cls, parts: list[Voices]) -> Voices:
+        """Pieces one after another (all must have the same voices)."""
+        return cls(np.vstack([v.pitches for v in parts]), np.vstack([v.onsets for v in parts]))

@@ -13,9 +13,7 @@ from bachgan.melody import (
     LIMITS,
     ImportReport,
     MelodyError,
-    melody_from_midi,
     melody_from_text,
-    midi_tracks,
     notation_help,
 )
 from bachgan.midi import DEFAULT_PROGRAM, PROGRAMS, to_midi_bytes, to_musicxml
@@ -93,7 +91,7 @@ def melody_input(voice: int):
             st.info("Choose a MIDI file to harmonize.")
             return None
         data = file.getvalue()
-        tracks = midi_tracks(data)
+        tracks = app.upload_tracks(data)
         track = None
         if len(tracks) > 1:
             options = [None, *range(len(tracks))]
@@ -104,7 +102,7 @@ def melody_input(voice: int):
                 format_func=lambda i: "the track with most notes" if i is None else tracks[i],
                 help="Which track of the file holds the melody.",
             )
-        melody, report = melody_from_midi(data, name, track=track)
+        melody, report = app.upload_melody(data, name, track)
         return melody, report, file.name, None
     if source == "text":
         text = st.text_area(

@@ -44,11 +44,6 @@ for k, v in DEFAULTS.items():
     st.session_state.setdefault(k, v)
 
 
-def join(parts: list[Voices]) -> Voices:
-    """Voices one after another: the steps of a path played as one piece."""
-    return Voices(np.vstack([p.pitches for p in parts]), np.vstack([p.onsets for p in parts]))
-
-
 def keep(entry: dict):
     app.favourites().append(entry)
     st.toast(f"Kept '{entry['label']}' in your favourites.")
@@ -93,7 +88,7 @@ def show_path(s: dict, name: str):
         key=f"{name}_fig",
     )
     st.caption("Press ▶ Play or drag the slider to move along the path.")
-    whole = join(s["frames"])
+    whole = Voices.concat(s["frames"])  # the path played as one piece
     midi = to_midi_bytes(whole, tempo)
     st.markdown(f"**The whole path as one piece** ({len(s['frames'])} × {bars} bars)")
     with st.spinner("Rendering audio…"):

@@ -153,3 +153,11 @@ def test_shared_jsb_file_loads_when_present():
         pytest.skip("the shared JSB copy is only on the development machine")
     c = data.load_jsb(path)
     assert {k: len(v) for k, v in c.splits.items()} == {"train": 229, "valid": 76, "test": 77}
+
+
+def test_voices_concat_plays_pieces_one_after_another():
+    a = Voices.from_pitches([[72, 64, 55, 48]] * 3)
+    b = Voices.from_pitches([[72, 65, 57, 41], [-1, 65, 57, 41]])
+    both = Voices.concat([a, b])
+    assert both.steps == 5 and both.slice(0, 3) == a and both.slice(3, 5) == b
+    assert both.notes(0) == [(0, 3, 72), (3, 4, 72)], "a repeated note starts again"
