@@ -86,9 +86,10 @@ def _layout(fig: go.Figure, steps: int, pitch_lo: int, pitch_hi: int, title: str
         else None,
         barmode="overlay",
         bargap=0,
-        height=380 if title else 350,
-        margin={"l": 50, "r": 10, "t": 70 if title else 30, "b": 40},
-        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+        height=400 if title else 370,
+        margin={"l": 50, "r": 10, "t": 40 if title else 10, "b": 70},
+        # Under the plot, so that a legend wrapping onto two lines never covers the title.
+        legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0},
         hoverlabel={"namelength": 0},
         dragmode="zoom",
         shapes=[
