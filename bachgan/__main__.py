@@ -180,20 +180,26 @@ def cmd_harmonize(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from bachgan.evaluate import evaluate, table
+    from bachgan.evaluate import comparison_table, evaluate, table
     from bachgan.sampling import Harmonizer
 
-    harmonizer = Harmonizer(args.checkpoint)
-    result = evaluate(harmonizer, max_windows=args.windows, seed=args.seed)
+    results = [
+        evaluate(Harmonizer(path), max_windows=args.windows, seed=args.seed)
+        for path in args.checkpoint or [None]
+    ]
     if args.json:
-        print(json.dumps(result, indent=1))
-    else:
-        m = result["model"]
+        print(json.dumps(results[0] if len(results) == 1 else results, indent=1))
+        return 0
+    for r in results:
+        m = r["model"]
         print(
             f"model {m['path']} (preset {m['preset']}, iteration {m['iteration']}), "
-            f"{result['windows']} held-out windows per voice + {len(result['tunes'])} tunes\n"
+            f"{r['windows']} held-out windows per voice + {len(r['tunes'])} tunes\n"
         )
-        print(table(result))
+        print(table(r) + "\n")
+    if len(results) > 1:
+        print("All models (each averaged over the voices it takes as given):\n")
+        print(comparison_table(results))
     return 0
 
 
@@ -257,7 +263,11 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_harmonize)
 
     p = sub.add_parser("evaluate", help="metrics on held-out melodies beside Bach's")
-    p.add_argument("--checkpoint")
+    p.add_argument(
+        "--checkpoint",
+        action="append",
+        help="a model folder (shipped model, run or export); repeat to compare several",
+    )
     p.add_argument("--json", action="store_true")
     p.add_argument("--windows", type=_positive, help="at most this many test windows per voice")
     p.add_argument("--seed", type=int, default=0)

@@ -10,6 +10,7 @@ comes from the same code on the same windows.
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -85,6 +86,7 @@ def evaluate(harmonizer, max_windows: int | None = None, seed: int = 0, progress
     return {
         "model": {
             "path": card.get("path"),
+            "run": card.get("run"),
             "iteration": card.get("iteration"),
             "preset": harmonizer.preset.name,
         },
@@ -101,6 +103,26 @@ def table(result: dict, columns: list[str] | None = None) -> str:
     rows = result["rows"]
     columns = columns or [k for k in rows if k.startswith("model/")] + ["bach/all", "random"]
     return metrics.headline_table({c: rows[c] for c in columns})
+
+
+def model_label(result: dict) -> str:
+    m = result["model"]
+    name = Path(str(m.get("path") or "model")).name
+    if name.startswith("export-") and m.get("run"):  # a run's export: name the run
+        name = m["run"]
+    it = f", {m['iteration']:,} it." if m.get("iteration") else ""
+    return f"{name} ({m['preset']}{it})"
+
+
+def comparison_table(results: list[dict]) -> str:
+    """Several models (each averaged over its condition voices) beside Bach and the
+    baselines of the first result (the same windows and seed give the same baselines)."""
+    columns = {model_label(r): r["rows"]["model/all"] for r in results}
+    base = results[0]["rows"]
+    columns["Bach (test split)"] = base["bach/all"]
+    columns["Bach's lower voices from another window"] = base["bach_shuffled_lower"]
+    columns["random notes in range"] = base["random"]
+    return metrics.headline_table(columns)
 
 
 class NoiseHarmonizer:

@@ -50,6 +50,8 @@ def load_generator(path: str | Path):
         raise ValueError(f"{folder / CARD} does not describe a BachGAN model: {err}") from None
     generator.load_weights(str(folder / WEIGHTS))
     card["path"] = str(folder)
+    if folder.parent.name == "exports":  # runs/<name>/exports/export-N: name the run
+        card.setdefault("run", folder.parent.parent.name)
     evaluation = read_json(folder / "evaluation.json")  # written by `bachgan ship`
     if isinstance(evaluation, dict):
         card["evaluation"] = evaluation

@@ -71,6 +71,27 @@ def test_evaluate_json_on_a_few_windows():
     assert rows["random"]["onsets_per_bar_lower"] > rows["bach/all"]["onsets_per_bar_lower"]
 
 
+def test_evaluate_compares_several_models_in_one_table(tiny_export):
+    shipped = ROOT / "checkpoints" / "bachgan-cpu"
+    out = bachgan(
+        "evaluate",
+        "--checkpoint",
+        shipped,
+        "--checkpoint",
+        tiny_export,
+        "--windows",
+        "2",
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    table = out.stdout.split("All models")[1]
+    header = table.splitlines()[2]
+    for column in ("bachgan-cpu (cpu, 3,995 it.)", "tiny (tiny, 5 it.)", "Bach (test split)"):
+        assert column in header
+    chord = next(line for line in table.splitlines() if line.startswith("| chord-tone"))
+    assert len(chord.split("|")) == len(header.split("|")), "a figure in every column"
+
+
 def test_bad_train_arguments_are_refused_without_traceback(tmp_path):
     out = bachgan("train", "--run-dir", tmp_path / "r", "--iterations", "0")
     assert out.returncode == 2 and "Traceback" not in out.stderr
