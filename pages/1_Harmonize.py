@@ -206,7 +206,7 @@ def show_result(result, report: ImportReport, label: str, seed: int, original=No
     programs = [PROGRAMS[st.session_state[f"h_inst_{i}"]] for i in range(4)]
     midi = to_midi_bytes(v, tempo, programs=programs)
     with st.spinner("Rendering audio…"):
-        wav = app.audio_player(midi)
+        app.audio_player(midi)
 
     stem = app.slug(f"bachgan {label} seed {seed}")
     d1, d2, d3 = st.columns(3)
@@ -221,11 +221,11 @@ def show_result(result, report: ImportReport, label: str, seed: int, original=No
     )
     d2.download_button(
         "⬇ WAV",
-        wav,
+        lambda: app.full_quality_wav(midi),
         f"{stem}.wav",
         "audio/wav",
         on_click="ignore",
-        help="The audio you hear above.",
+        help="The audio you hear above, in full quality (44.1 kHz stereo).",
         width="stretch",
     )
     d3.download_button(

@@ -122,3 +122,18 @@ def test_parallel_render_equals_one_render_up_to_dither(monkeypatch):
     assert abs(len(one) - len(two)) < 0.05 * len(one)
     difference = np.sqrt(np.mean((one[:n] - two[:n]) ** 2))
     assert difference < 0.01 * np.sqrt(np.mean(one**2)), "mixing the halves is the whole"
+
+
+@needs_fluidsynth
+def test_mono_preview_is_the_stereo_render_mixed_down():
+    midi = to_midi_bytes(two_bars(), tempo=TEMPO)
+    stereo = audio.render_wav(midi, sample_rate=audio.PREVIEW_RATE)
+    mono = audio.render_wav(midi, sample_rate=audio.PREVIEW_RATE, mono=True)
+    with wave.open(io.BytesIO(mono.wav)) as w:
+        assert w.getnchannels() == 1 and w.getframerate() == audio.PREVIEW_RATE
+    assert mono.duration == pytest.approx(stereo.duration, abs=0.3)  # the quiet tail is cut
+    both = samples(stereo).reshape(-1, 2).astype(float)
+    one = samples(mono).astype(float)
+    n = min(len(both), len(one))
+    mixed = both[:n].mean(axis=1)
+    assert np.sqrt(np.mean((mixed - one[:n]) ** 2)) < 0.02 * np.sqrt(np.mean(mixed**2))
