@@ -206,7 +206,12 @@ def cmd_evaluate(args) -> int:
 def cmd_ship(args) -> int:
     from bachgan.card import SHIPPED, ship
 
-    dest = ship(args.run_dir, Path(args.dest) if args.dest else SHIPPED, args.windows)
+    dest = ship(
+        args.run_dir,
+        Path(args.dest) if args.dest else SHIPPED,
+        args.windows,
+        compare=args.compare or (),
+    )
     print((dest / "MODEL_CARD.md").read_text())
     return 0
 
@@ -277,6 +282,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", required=True)
     p.add_argument("--dest", help="default: checkpoints/bachgan-cpu")
     p.add_argument("--windows", type=_positive, help="at most this many test windows per voice")
+    p.add_argument(
+        "--compare",
+        action="append",
+        metavar="RUN_DIR",
+        help="another run to evaluate beside it in the card (repeatable)",
+    )
     p.set_defaults(func=cmd_ship)
 
     p = sub.add_parser("info", help="config and parameter counts as JSON")

@@ -41,18 +41,22 @@ def _load_harmonizer(path: str, stamp: float):
 
 
 def _warm_up(h) -> None:
-    """Trace the generator for one and for several windows now, so the first click is fast."""
+    """Trace the generator for one and for several windows now, and have FluidSynth read
+    its soundfont once (into the page cache), so that the first click is as fast as any."""
     import numpy as np
 
+    from bachgan.audio import PREVIEW_RATE, render_wav
+    from bachgan.midi import to_midi_bytes
     from bachgan.voices import Voices
 
     for bars in (2, 3):
         melody = Voices.from_pitches(np.full(bars * 16, 67, np.int16))
         voice = h.preset.condition_voices[0]
         try:
-            h.harmonize(melody, voice, seed=0)
+            result = h.harmonize(melody, voice, seed=0)
         except Exception:  # a model that cannot take this melody still loads
             return
+    render_wav(to_midi_bytes(result.voices), PREVIEW_RATE, mono=True)
 
 
 def harmonizer(choice: str = SHIPPED):

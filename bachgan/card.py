@@ -22,6 +22,7 @@ from bachgan.runs_io import (
     read_jsonl,
     rewrite_jsonl,
 )
+from bachgan.voices import VOICE_NAMES
 
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / "bachgan-cpu"
 
@@ -55,7 +56,11 @@ def _reason(why: str) -> str:
     )
 
 
-def ship(run_dir, dest: Path = SHIPPED, max_windows: int | None = None, log=print) -> Path:
+def ship(
+    run_dir, dest: Path = SHIPPED, max_windows: int | None = None, log=print, compare=()
+) -> Path:
+    """Copy, evaluate, write the card. `compare`: other runs (e.g. the seed's recipe trained
+    for the same time) evaluated the same way, for the card's comparison table."""
     from bachgan.evaluate import ablation, evaluate, latent_locality
     from bachgan.sampling import Harmonizer
 
@@ -74,6 +79,13 @@ def ship(run_dir, dest: Path = SHIPPED, max_windows: int | None = None, log=prin
     result["ablation"] = ablation(harmonizer)
     result["latent_locality"] = latent_locality(harmonizer)
     result["training"] = summary
+    result["compared"] = []
+    for other in map(Path, compare):
+        log(f"evaluating {other} for comparison ...")
+        h = Harmonizer(other)
+        row = evaluate(h, max_windows=max_windows)
+        row["training"] = training_summary(other, h.card.get("iteration", 0))
+        result["compared"].append(row)
     atomic_write_json(dest / "evaluation.json", result)
     curve = [
         r
@@ -152,5 +164,31 @@ Re-rolling bar 1's latent row: bar 1 takes {loc["raw_share_bar1"]:.0%} of the ch
 generator's scores; after clean-up {loc["cleaned_changed_bar1"]:.0%} of generated notes in bar 1
 and {loc["cleaned_changed_bar2"]:.0%} in bar 2 change ({loc["melodies"]} held-out melodies).
 
-Evaluation data in `evaluation.json`.
+{comparison_section(result)}Evaluation data in `evaluation.json`.
+"""
+
+
+def comparison_section(result: dict) -> str:
+    """The card's table of this model against other recipes (`ship --compare`), if any."""
+    from bachgan.evaluate import comparison_table, model_label
+
+    compared = result.get("compared") or []
+    if not compared:
+        return ""
+    lines = []
+    for r in [result, *compared]:
+        t, p = r["training"], r["training"].get("preset") or {}
+        voices = ", ".join(VOICE_NAMES[v] for v in p.get("condition_voices", []))
+        lines.append(
+            f"- {model_label(r)}: preset `{p.get('name')}`, given voice(s) {voices}, "
+            f"transposition {p.get('transpose')}, {t['train_seconds'] / 60:.0f} min of "
+            f"training steps on {t['device']}."
+        )
+    return f"""## Compared with other recipes
+The same evaluation of other runs, each averaged over the voices it can take as given:
+
+{chr(10).join(lines)}
+
+{comparison_table([result, *compared])}
+
 """

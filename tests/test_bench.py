@@ -42,6 +42,8 @@ APP_NUMBERS = (
     "harmonize_batch16_p95_ms",
     "click_to_audio_2bars_p50_ms",
     "click_to_audio_16bars_p50_ms",
+    "click_to_audio_full_quality_2bars_p50_ms",
+    "click_to_audio_full_quality_16bars_p50_ms",
 )
 
 

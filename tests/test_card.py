@@ -1,0 +1,30 @@
+"""Shipping a run: the copied export, its evaluation and the model card built from it."""
+
+from __future__ import annotations
+
+import json
+
+from bachgan.card import ship
+from bachgan.sampling import Harmonizer
+
+
+def test_ship_copies_evaluates_and_writes_the_card_with_a_comparison(tiny_export, tmp_path):
+    dest = tmp_path / "checkpoints" / "shipped"
+    ship(tiny_export, dest, max_windows=2, log=lambda *a: None, compare=[tiny_export])
+    names = {"generator.weights.h5", "model.json", "evaluation.json", "MODEL_CARD.md"}
+    assert names <= {f.name for f in dest.iterdir()}
+    assert Harmonizer(dest).card["iteration"] == 5, "the copy loads as a model"
+
+    evaluation = json.loads((dest / "evaluation.json").read_text())
+    assert evaluation["training"]["iterations"] == 5
+    assert {"model/all", "bach/all", "random"} <= set(evaluation["rows"])
+    assert len(evaluation["compared"]) == 1
+    assert evaluation["compared"][0]["training"]["preset"]["name"] == "tiny"
+
+    card = (dest / "MODEL_CARD.md").read_text()
+    assert "Iterations: 5;" in card and "## Compared with other recipes" in card
+    table = card.split("## Compared with other recipes")[1]
+    header = next(line for line in table.splitlines() if line.startswith("| metric"))
+    assert "shipped (tiny, 5 it.)" in header and "tiny (tiny, 5 it.)" in header
+    chord = f"{evaluation['rows']['model/all']['chord_tone_rate']:.2f}"
+    assert chord in next(line for line in table.splitlines() if line.startswith("| chord"))
