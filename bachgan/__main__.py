@@ -219,8 +219,22 @@ def cmd_ship(args) -> int:
 def cmd_bench(args) -> int:
     from bachgan.bench import run_bench
 
-    result = run_bench(preset=args.preset, iterations=args.iterations, checkpoint=args.checkpoint)
-    print(json.dumps(result, indent=None if args.json else 1))
+    if args.from_json:
+        try:
+            result = json.loads(Path(args.from_json).read_text())
+        except (OSError, ValueError) as err:
+            print(f"bachgan bench: cannot read {args.from_json}: {err}", file=sys.stderr)
+            return INPUT_ERROR
+    else:
+        result = run_bench(
+            preset=args.preset, iterations=args.iterations, checkpoint=args.checkpoint
+        )
+    if args.markdown:
+        from bachgan.bench import markdown
+
+        print(markdown(result))
+    else:
+        print(json.dumps(result, indent=None if args.json else 1))
     return 0
 
 
@@ -299,7 +313,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=["seed", "cpu", "tiny"])
     p.add_argument("--iterations", type=_positive, default=3)
     p.add_argument("--checkpoint")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="one line of JSON")
+    p.add_argument("--markdown", action="store_true", help="the README's table instead of JSON")
+    p.add_argument(
+        "--from", dest="from_json", metavar="FILE", help="a saved --json result: no measuring"
+    )
     p.set_defaults(func=cmd_bench)
     return ap
 

@@ -74,6 +74,22 @@ def test_bench_tiny_prints_json_with_every_key(isolated_cache):
     # noise alone can move first-iteration losses by ~1e-3; the exact test is below, with SGD.
     assert out["training"]["loss_max_rel_diff_no_xla_vs_reference"] < 0.05
 
+    saved = isolated_cache / "bench.json"
+    saved.write_text(run.stdout)
+    table = subprocess.run(
+        [*cmd[:4], "--from", str(saved), "--markdown"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert table.returncode == 0, table.stderr[-3000:]
+    lines = table.stdout.splitlines()
+    assert lines[0].startswith("Machine: ") and "| measure | target | measured |" in lines
+    reference = next(line for line in lines if "plain tf.function reference" in line)
+    assert f"{out['reference_train_iteration_s']:g} s" in reference, "figures come from the JSON"
+
 
 def test_bench_app_reports_a_missing_model(tmp_path):
     out = bench_app(tmp_path / "nothing-here")
