@@ -22,9 +22,8 @@ from bachgan.runs_io import (
     read_jsonl,
     rewrite_jsonl,
 )
+from bachgan.sampling import SHIPPED_DIR as SHIPPED
 from bachgan.voices import VOICE_NAMES
-
-SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / "bachgan-cpu"
 
 
 def training_summary(run_dir: Path, iteration: int) -> dict:

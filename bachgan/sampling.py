@@ -11,7 +11,9 @@ Clean-up (default on, `raw=True` turns it off) is in `bachgan.cleanup`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -217,12 +219,10 @@ class Harmonizer:
         return Result(result, v, z, seed, roll, _cleanup_report(result, roll, v, p.low))
 
 
-def default_checkpoint():
-    """The shipped model under checkpoints/ (BACHGAN_CHECKPOINT overrides)."""
-    import os
-    from pathlib import Path
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints" / "bachgan-cpu"
 
+
+def default_checkpoint() -> Path:
+    """The shipped model under checkpoints/ (BACHGAN_CHECKPOINT overrides)."""
     env = os.environ.get("BACHGAN_CHECKPOINT")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent / "checkpoints" / "bachgan-cpu"
+    return Path(env) if env else SHIPPED_DIR
