@@ -256,6 +256,7 @@ class RunInfo:
     has_checkpoint: bool = False
     has_config: bool = False
     eta_seconds: float | None = None
+    budget_minutes: float | None = None  # `train --minutes`: stops at this much training time
     mtime: float = 0.0
 
     @property
@@ -398,10 +399,17 @@ def run_info(name) -> RunInfo:
         has_config=bool(config),
         mtime=_mtime(path),
     )
+    budget = config.get("minutes")
+    info.budget_minutes = float(budget) if isinstance(budget, (int, float)) and budget > 0 else None
     if info.running and info.iterations:
-        per = seconds_per_iteration(read_metrics(name))
+        rows = read_metrics(name)
+        per = seconds_per_iteration(rows)
         if per is not None:
             info.eta_seconds = per * max(info.iterations - info.iteration, 0)
+        if info.budget_minutes:  # whichever comes first: the last iteration or the budget
+            spent = sum(r["seconds"] for r in rows if isinstance(r.get("seconds"), (int, float)))
+            left = max(info.budget_minutes * 60 - spent, 0.0)
+            info.eta_seconds = left if info.eta_seconds is None else min(info.eta_seconds, left)
     return info
 
 

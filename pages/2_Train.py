@@ -120,6 +120,8 @@ def progress_block(info: runs.RunInfo) -> None:
             text=f"iteration {info.iteration:,} of {info.iterations:,}",
         )
     facts = [f"preset **{info.preset or '…'}**", f"device **{info.device or '…'}**"]
+    if info.budget_minutes:
+        facts.append(f"stops after **{info.budget_minutes:g} min** of training at the latest")
     if info.running:
         eta = runs.format_seconds(info.eta_seconds)
         facts.append(f"time left **{eta or 'estimating…'}** (from the last iterations)")

@@ -215,6 +215,10 @@ def test_running_status_with_dead_or_foreign_pid_is_interrupted(env, sleeper):
     info = runs.run_info("live")
     assert info.eta_seconds == pytest.approx(200.0)  # 2 s per iteration x 100 left
     assert "live" in runs.busy_reason()
+    config = json.loads((env / "live" / "config.json").read_text())
+    (env / "live" / "config.json").write_text(json.dumps(config | {"minutes": 0.1}))
+    info = runs.run_info("live")  # a 6 s budget, 2 s of it trained: it stops before the end
+    assert info.budget_minutes == 0.1 and info.eta_seconds == pytest.approx(4.0)
 
 
 def test_stale_running_status_does_not_block_a_start(env):
