@@ -72,6 +72,8 @@ def cmd_train(args) -> int:
     from bachgan.train import DiskFull, TrainingBusy, train
 
     overrides = {"condition_voices": args.condition_voices} if args.condition_voices else {}
+    if args.learning_rate:
+        overrides["learning_rate"] = args.learning_rate
     try:
         status = train(
             args.run_dir,
@@ -261,6 +263,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", default="default", choices=["default", "mirrored"])
     p.add_argument("--data", default="music21", help="'music21' or a JSB .json/.npz path")
     p.add_argument("--condition-voices", type=_voices_arg, help="e.g. soprano or soprano,bass")
+    p.add_argument("--learning-rate", type=_positive_float, help="Adam's step size (preset: 0.001)")
     p.add_argument(
         "--jit",
         action=argparse.BooleanOptionalAction,

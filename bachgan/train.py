@@ -193,6 +193,11 @@ class Run:
         if resume:
             if not config:
                 raise FileNotFoundError(f"nothing to resume: {self.dir / 'config.json'} is missing")
+            if overrides:
+                raise ValueError(
+                    f"a resumed run keeps its settings; {', '.join(overrides)} can only be "
+                    "given to a new run"
+                )
             if iterations:
                 config["iterations"] = int(iterations)
             if minutes:

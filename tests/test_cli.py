@@ -97,5 +97,11 @@ def test_evaluate_compares_several_models_in_one_table(tiny_export):
 def test_bad_train_arguments_are_refused_without_traceback(tmp_path):
     out = bachgan("train", "--run-dir", tmp_path / "r", "--iterations", "0")
     assert out.returncode == 2 and "Traceback" not in out.stderr
+    out = bachgan("train", "--run-dir", tmp_path / "r", "--learning-rate", "-1")
+    assert out.returncode == 2 and "positive" in out.stderr and "Traceback" not in out.stderr
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "config.json").write_text('{"preset": {"name": "tiny"}}')
+    out = bachgan("train", "--run-dir", tmp_path / "r", "--resume", "--learning-rate", "1e-4")
+    assert out.returncode == 2 and "keeps its settings" in out.stderr
     out = bachgan("train", "--run-dir", tmp_path / "r", "--condition-voices", "viola")
     assert out.returncode == 2 and "viola" in out.stderr and "Traceback" not in out.stderr

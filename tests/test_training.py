@@ -194,3 +194,15 @@ def test_wgangp_step_runs_jit_compiled():
     )
     logs = gan.train_on_batch((real, real[..., :1], tf.zeros(n, tf.int32)), return_dict=True)
     assert set(logs) >= {"critic_loss", "generator_loss", "gradient_penalty", "wasserstein"}
+
+
+def test_preset_overrides_reach_a_new_runs_config_and_never_a_resumed_one(tmp_path):
+    from bachgan.train import Run
+
+    run = Run(tmp_path / "r", preset="tiny", learning_rate=1e-4, condition_voices=(3,))
+    assert run.config["preset"]["learning_rate"] == 1e-4
+    assert run.config["preset"]["condition_voices"] == (3,)
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "config.json").write_text(json.dumps(run.config))
+    with pytest.raises(ValueError, match="keeps its settings"):
+        Run(tmp_path / "r", resume=True, learning_rate=1e-3)
