@@ -83,6 +83,7 @@ def ship(
         log(f"evaluating {other} for comparison ...")
         h = Harmonizer(other)
         row = evaluate(h, max_windows=max_windows)
+        row["ablation"] = ablation(h)
         row["training"] = training_summary(other, h.card.get("iteration", 0))
         result["compared"].append(row)
     atomic_write_json(dest / "evaluation.json", result)
@@ -174,6 +175,11 @@ def comparison_section(result: dict) -> str:
     compared = result.get("compared") or []
     if not compared:
         return ""
+    raw = {
+        f"{model_label(r)}, raw": r["ablation"]["model, raw (no clean-up)"]
+        for r in [result, *compared]
+    }
+    raw["Bach (test split)"] = result["rows"]["bach/all"]
     lines = []
     for r in [result, *compared]:
         t, p = r["training"], r["training"].get("preset") or {}
@@ -189,5 +195,10 @@ The same evaluation of other runs, each averaged over the voices it can take as 
 {chr(10).join(lines)}
 
 {comparison_table([result, *compared])}
+
+The generators alone, without the clean-up (the raw reading of each one's scores; 120
+held-out windows per given voice):
+
+{metrics.headline_table(raw)}
 
 """
