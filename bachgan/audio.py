@@ -12,7 +12,7 @@ audio's length (fluidsynth renders ~2-4 s past the last note, which we trim when
 `sample_rate=22050` is ~40% faster for long pieces, at the cost of a duller sound.
 
 Rendering is split over the CPU cores: the instruments are shared out between up to
-`os.cpu_count()` fluidsynth processes running at once, and their outputs summed. Mixing is
+`usable_cores()` fluidsynth processes running at once, and their outputs summed. Mixing is
 exact up to rounding because everything fluidsynth does after the notes (reverb, chorus,
 gain) is linear; on 2 cores it takes a 4-voice render from ~T to ~0.6 T (see `bench`).
 
@@ -111,7 +111,7 @@ def _fluidsynth(
 ) -> bytes:
     """Render with fluidsynth, in parallel over groups of instruments, and mix; RuntimeError
     says why it gave no usable sound."""
-    parts = split_instruments(midi, os.cpu_count() or 1)
+    parts = split_instruments(midi, usable_cores())
     with tempfile.TemporaryDirectory(prefix="bachgan-audio-") as tmp:
         env = dict(os.environ, SDL_AUDIODRIVER="dummy")
         jobs = []
@@ -150,6 +150,14 @@ def _fluidsynth(
     if not audible and any(errors):
         raise RuntimeError(f"FluidSynth failed: {next(e for e in errors if e)[0]}")
     return _write_wav(params, pcm)
+
+
+def usable_cores() -> int:
+    """CPUs this process may run on (its affinity, which containers set), else all."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _wait(proc: subprocess.Popen, timeout: float) -> list[str]:

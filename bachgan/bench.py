@@ -375,7 +375,7 @@ def bench_app(checkpoint=None, reps: int = 30, audio_reps: int = 7) -> dict:
     out["audio_preview"] = f"{audio.PREVIEW_RATE} Hz mono (the app's player)"
     out["audio_full_quality"] = f"{audio.SAMPLE_RATE} Hz stereo (downloads, CLI)"
     four = midi.to_midi_bytes(h.harmonize(two, voice, seed=0).voices)
-    out["audio_processes"] = len(audio.split_instruments(four, os.cpu_count() or 1))
+    out["audio_processes"] = len(audio.split_instruments(four, audio.usable_cores()))
     out["app_rss_mb"] = _rss_mb()
     out["app_rss_model_mb"] = (
         round(out["app_rss_mb"] - rss_before, 1) if out["app_rss_mb"] and rss_before else None

@@ -115,7 +115,7 @@ def test_parallel_render_equals_one_render_up_to_dither(monkeypatch):
     midi = to_midi_bytes(two_bars(), tempo=TEMPO)
     rendered = {}
     for cores in (1, 2):
-        monkeypatch.setattr(audio.os, "cpu_count", lambda n=cores: n)
+        monkeypatch.setattr(audio, "usable_cores", lambda n=cores: n)
         rendered[cores] = samples(audio.render_wav(midi)).astype(float)
     one, two = rendered[1], rendered[2]
     n = min(len(one), len(two))
