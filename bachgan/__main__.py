@@ -222,21 +222,28 @@ def cmd_bench(args) -> int:
     from bachgan.bench import run_bench
 
     if args.from_json:
-        try:
-            result = json.loads(Path(args.from_json).read_text())
-        except (OSError, ValueError) as err:
-            print(f"bachgan bench: cannot read {args.from_json}: {err}", file=sys.stderr)
-            return INPUT_ERROR
+        results = []
+        for path in args.from_json:
+            try:
+                results.append(json.loads(Path(path).read_text()))
+            except (OSError, ValueError) as err:
+                print(f"bachgan bench: cannot read {path}: {err}", file=sys.stderr)
+                return INPUT_ERROR
     else:
-        result = run_bench(
-            preset=args.preset, iterations=args.iterations, checkpoint=args.checkpoint
-        )
+        results = [
+            run_bench(preset=args.preset, iterations=args.iterations, checkpoint=args.checkpoint)
+        ]
     if args.markdown:
         from bachgan.bench import markdown
 
-        print(markdown(result))
+        try:
+            print(markdown(results))
+        except (KeyError, TypeError, AttributeError) as err:
+            print(f"bachgan bench: not a bench --json result (missing {err})", file=sys.stderr)
+            return INPUT_ERROR
     else:
-        print(json.dumps(result, indent=None if args.json else 1))
+        for result in results:
+            print(json.dumps(result, indent=None if args.json else 1))
     return 0
 
 
@@ -319,7 +326,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one line of JSON")
     p.add_argument("--markdown", action="store_true", help="the README's table instead of JSON")
     p.add_argument(
-        "--from", dest="from_json", metavar="FILE", help="a saved --json result: no measuring"
+        "--from",
+        dest="from_json",
+        action="append",
+        metavar="FILE",
+        help="a saved --json result instead of measuring (repeatable: one table for all)",
     )
     p.set_defaults(func=cmd_bench)
     return ap

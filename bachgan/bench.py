@@ -483,72 +483,104 @@ def run_bench(preset=None, iterations: int = 3, checkpoint=None, reference=None)
     return out
 
 
-def markdown(r: dict) -> str:
-    """The README's benchmark table, straight from one `run_bench` result."""
-    m, t = r["machine"], r["training"]
-    s, ms = (lambda x: "—" if x is None else f"{x:g} s"), (lambda x: f"{x:g} ms")
-    name, its = r["train_preset"], t["iteration_s"]
+def markdown(results: list[dict]) -> str:
+    """The README's benchmark table, straight from `run_bench` results (one per preset):
+    each one's training rows, then the app's rows of the first."""
+    m = results[0]["machine"]
+    loads = ", ".join(
+        f"{r['machine']['load_average_1min']:g}-{r['machine'].get('load_average_1min_end', 0):g}"
+        for r in results
+    )
     rows = [
         f"Machine: {m['cpu']}, {m['cores']} cores at {m.get('mhz', 0):.0f} MHz "
         f"({', '.join(m.get('simd', []))}), {m.get('gpus', 0)} GPU, TensorFlow "
-        f"{m['tensorflow']}; 1-minute load average {m['load_average_1min']:g} at the start, "
-        f"{m.get('load_average_1min_end', float('nan')):g} at the end.",
+        f"{m['tensorflow']}; 1-minute load average during the runs: {loads}.",
         "",
         "| measure | target | measured |",
         "|---|---|---|",
     ]
-    add = lambda what, target, value: rows.append(f"| {what} | {target} | {value} |")  # noqa: E731
+
+    def add(what, target, value):
+        rows.append(f"| {what} | {target} | {value} |")
+
+    for r in results:
+        _training_rows(r, add)
+    app = next((r for r in results if r.get("harmonize_p50_ms") is not None), None)
+    if app:
+        _app_rows(app, add)
+    return "\n".join(rows)
+
+
+def _s(x) -> str:
+    return "—" if x is None else f"{x:g} s"
+
+
+def _ms(x) -> str:
+    return "—" if x is None else f"{x:g} ms"
+
+
+def _training_rows(r: dict, add) -> None:
+    t, name = r["training"], r["train_preset"]
+    its = t["iteration_s"]
     batch = f"batch {t['batch_size']}, {t['critic_steps']} critic + 1 generator steps"
     if "reference" in its:
-        add(f"`{name}` iteration, plain tf.function reference ({batch})", "—", s(its["reference"]))
-    goal = "2x faster than the reference" if name == "seed" and "reference" in its else "—"
+        add(f"`{name}` iteration, plain tf.function reference ({batch})", "—", _s(its["reference"]))
+    goal = {"seed": "2x faster than the reference", "cpu": "trains to the targets in 60 min"}
     speed = f" ({r['speedup']:g}x the reference)" if "speedup" in r else ""
-    add(f"`{name}` iteration, BachGAN's step without XLA", goal, s(its.get("no_xla")) + speed)
+    add(
+        f"`{name}` iteration, BachGAN's step without XLA ({batch})",
+        goal.get(name, "—") if name != "seed" or "reference" in its else "—",
+        _s(its.get("no_xla")) + speed,
+    )
     if "xla" in its:
-        add(f"`{name}` iteration with XLA (`--jit`)", "—", s(its["xla"]))
-    add(
-        f"`{name}` FLOPs per iteration: the seed's maths / executed by BachGAN's step",
-        "—",
-        f"{r['flops_per_iteration'] / 1e9:,.0f} / {r['flops_per_iteration_executed'] / 1e9:,.0f}"
-        " GFLOP",
-    )
-    add(
-        "CPU peak (float32 matmul) / the iteration at that peak (seed maths, executed)",
-        "—",
-        f"{r['peak_gflops_estimate']:g} GFLOP/s / {s(r['bound_iteration_s'])}, "
-        f"{s(r['bound_iteration_s_executed'])}",
-    )
-    add("achieved (the seed's FLOPs / iteration time)", "—", f"{r['achieved_gflops']:g} GFLOP/s")
+        add(f"`{name}` iteration with XLA (`--jit`)", "—", _s(its["xla"]))
+    if "reference" in its:
+        add(
+            f"`{name}` FLOPs per iteration: the seed's maths / executed by BachGAN's step",
+            "—",
+            f"{r['flops_per_iteration'] / 1e9:,.0f} / "
+            f"{r['flops_per_iteration_executed'] / 1e9:,.0f} GFLOP",
+        )
+        add(
+            "CPU peak (float32 matmul) / iteration time at that peak (seed maths, executed)",
+            "—",
+            f"{r['peak_gflops_estimate']:g} GFLOP/s / {_s(r['bound_iteration_s'])}, "
+            f"{_s(r['bound_iteration_s_executed'])}",
+        )
+        add(
+            "achieved (the seed's FLOPs / iteration time)", "—", f"{r['achieved_gflops']:g} GFLOP/s"
+        )
+    add(f"peak memory while training `{name}`", "—", f"{r['train_peak_rss_mb']:g} MB")
+
+
+def _app_rows(r: dict, add) -> None:
     model = r.get("model") or {}
     shipped = f"{model.get('preset')} model, {model.get('iteration') or 0:,} iterations"
-    if r.get("harmonize_p50_ms") is not None:
+    add(
+        f"harmonize one 2-bar window ({shipped}), clean-up included: p50 / p95",
+        "≤ 10 ms p50",
+        f"{_ms(r['harmonize_p50_ms'])} / {_ms(r['harmonize_p95_ms'])}",
+    )
+    add(
+        "the generator call alone, batch 1 / batch 16",
+        "—",
+        f"{_ms(r['generator_batch1_p50_ms'])} / {_ms(r['generator_batch16_p50_ms'])}",
+    )
+    preview = r["audio_preview"].split(" (")[0]
+    for bars, goal in ((2, "≤ 300 ms p50"), (16, "≤ 1 s p50")):
         add(
-            f"harmonize one 2-bar window ({shipped}), clean-up included: p50 / p95",
-            "≤ 10 ms p50",
-            f"{ms(r['harmonize_p50_ms'])} / {ms(r['harmonize_p95_ms'])}",
+            f"click to audio, {bars} bars: harmonize + MIDI + WAV for the app's player "
+            f"({preview}): p50 / p95",
+            goal,
+            f"{_ms(r[f'click_to_audio_{bars}bars_p50_ms'])} / "
+            f"{_ms(r[f'click_to_audio_{bars}bars_p95_ms'])}",
         )
+    for bars in (2, 16):
         add(
-            "the generator call alone, batch 1 / batch 16",
+            f"the same, full quality ({r['audio_full_quality'].split(' (')[0]}), {bars} bars",
             "—",
-            f"{ms(r['generator_batch1_p50_ms'])} / {ms(r['generator_batch16_p50_ms'])}",
+            f"{_ms(r[f'click_to_audio_full_quality_{bars}bars_p50_ms'])} / "
+            f"{_ms(r[f'click_to_audio_full_quality_{bars}bars_p95_ms'])}",
         )
-        preview = r["audio_preview"].split(" (")[0]
-        for bars, goal in ((2, "≤ 300 ms p50"), (16, "≤ 1 s p50")):
-            add(
-                f"click to audio, {bars} bars: harmonize + MIDI + WAV for the app's player "
-                f"({preview}): p50 / p95",
-                goal,
-                f"{ms(r[f'click_to_audio_{bars}bars_p50_ms'])} / "
-                f"{ms(r[f'click_to_audio_{bars}bars_p95_ms'])}",
-            )
-        for bars in (2, 16):
-            add(
-                f"the same, full quality ({r['audio_full_quality'].split(' (')[0]}), {bars} bars",
-                "—",
-                f"{ms(r[f'click_to_audio_full_quality_{bars}bars_p50_ms'])} / "
-                f"{ms(r[f'click_to_audio_full_quality_{bars}bars_p95_ms'])}",
-            )
-        add("model load", "—", s(r["model_load_s"]))
-        add("memory of this process with the model loaded", "—", f"{r['app_rss_mb']:g} MB")
-    add(f"peak memory while training `{name}`", "—", f"{r['train_peak_rss_mb']:g} MB")
-    return "\n".join(rows)
+    add("model load", "—", _s(r["model_load_s"]))
+    add("memory of this process with the model loaded", "—", f"{r['app_rss_mb']:g} MB")
