@@ -6,13 +6,16 @@ test time; skipped (with the reason) where that browser is not installed.
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+import wave
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 
@@ -107,6 +110,22 @@ def test_harmonize_a_builtin_tune_in_the_browser(server, page):
     assert page.locator("audio").count() == 1
     assert page.locator(".js-plotly-plot .bars path").count() > 10  # the notes are drawn
     assert page.get_by_test_id("stException").count() == 0
+
+    # The player gets the light preview; the WAV download is made, in full, when clicked.
+    src = page.locator("audio").first.get_attribute("src")
+    player = _wav_format(page.request.get(urljoin(page.url, src)).body())
+    assert player == (1, 22050)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="⬇ WAV").click()
+    assert _wav_format(Path(download.value.path()).read_bytes()) == (2, 44100)
+    assert page.get_by_test_id("stException").count() == 0
+
+
+def _wav_format(data: bytes) -> tuple[int, int]:
+    """(channels, sample rate) of WAV bytes that hold some sound."""
+    with wave.open(io.BytesIO(data)) as w:
+        assert w.getnframes() > w.getframerate(), "at least a second of audio"
+        return w.getnchannels(), w.getframerate()
 
 
 def test_home_one_click_lands_on_a_result(server, page):
