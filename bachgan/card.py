@@ -44,7 +44,22 @@ def training_summary(run_dir: Path, iteration: int) -> dict:
         "skipped": dict(Counter(_reason(v) for v in (config.get("skipped") or {}).values())),
         "preset": config.get("preset"),
         "jit_compile": bool(config.get("jit_compile")),
+        "minutes": config.get("minutes"),
     }
+
+
+def reproduce_command(t: dict, run_dir: str) -> str:
+    """The `train` command that makes this run again (a time budget, if it had one)."""
+    p = t.get("preset") or {}
+    cmd = f"python -m bachgan train --run-dir {run_dir} --preset {p.get('name')}"
+    if t.get("minutes"):
+        cmd += f" --minutes {t['minutes']:g}"
+    else:
+        cmd += f" --iterations {t['iterations']}"
+    cmd += f" --seed {t.get('seed', 0)}"
+    if t.get("jit_compile"):
+        cmd += " --jit"
+    return cmd
 
 
 def _reason(why: str) -> str:
@@ -120,7 +135,6 @@ def model_card(result: dict) -> str:
         "among chord tones come from the model."
     )
     hours = t["train_seconds"] / 3600
-    jit = " --jit" if t.get("jit_compile") else ""
     return f"""# BachGAN model card: `bachgan-cpu`
 
 A conditional WGAN-GP generator (U-Net) that writes alto, tenor and bass around a given
@@ -139,8 +153,8 @@ voice — or any three voices around any one of soprano, alto, tenor or bass.
 - Iterations: {t["iterations"]}; {t["train_seconds"]:.0f} s ({hours:.2f} h) in training steps,
   {t["wall_seconds"] or 0:.0f} s from first to last logged iteration (with checkpoints, samples
   and metrics), on {t["device"]}. Versions: {t["versions"]}.
-- Reproduce: `python -m bachgan train --run-dir runs/cpu --preset cpu --iterations
-  {t["iterations"]} --seed {t["seed"]}{jit}`, then `python -m bachgan ship --run-dir runs/cpu`.
+- Reproduce: `{reproduce_command(t, "runs/cpu")}`, then
+  `python -m bachgan ship --run-dir runs/cpu`.
 
 ## Quality (`python -m bachgan evaluate --checkpoint checkpoints/bachgan-cpu`)
 Held-out melodies: every voice the model accepts from {result["windows"]} two-bar windows of
@@ -184,10 +198,11 @@ def comparison_section(result: dict) -> str:
     for r in [result, *compared]:
         t, p = r["training"], r["training"].get("preset") or {}
         voices = ", ".join(VOICE_NAMES[v] for v in p.get("condition_voices", []))
+        run = r["model"].get("run") or model_label(r).split()[0]
         lines.append(
             f"- {model_label(r)}: preset `{p.get('name')}`, given voice(s) {voices}, "
             f"transposition {p.get('transpose')}, {t['train_seconds'] / 60:.0f} min of "
-            f"training steps on {t['device']}."
+            f"training steps on {t['device']}: `{reproduce_command(t, f'runs/{run}')}`."
         )
     return f"""## Compared with other recipes
 The same evaluation of other runs, each averaged over the voices it can take as given:

@@ -29,3 +29,7 @@ def test_ship_copies_evaluates_and_writes_the_card_with_a_comparison(tiny_export
     chord = f"{evaluation['rows']['model/all']['chord_tone_rate']:.2f}"
     assert chord in next(line for line in table.splitlines() if line.startswith("| chord"))
     assert "tiny (tiny, 5 it.), raw" in table, "what each generator does without clean-up"
+    assert (
+        "`python -m bachgan train --run-dir runs/tiny --preset tiny --iterations 5 --seed 3`"
+        in table
+    )
