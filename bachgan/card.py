@@ -90,15 +90,16 @@ def ship(
     log("evaluating on held-out melodies ...")
     result = evaluate(harmonizer, max_windows=max_windows)
     log("ablations ...")
-    result["ablation"] = ablation(harmonizer)
-    result["latent_locality"] = latent_locality(harmonizer)
+    few = {"max_windows": min(max_windows, 120)} if max_windows else {}  # `--windows`: quick
+    result["ablation"] = ablation(harmonizer, **few)
+    result["latent_locality"] = latent_locality(harmonizer, n=min(max_windows or 60, 60))
     result["training"] = summary
     result["compared"] = []
     for other in map(Path, compare):
         log(f"evaluating {other} for comparison ...")
         h = Harmonizer(other)
         row = evaluate(h, max_windows=max_windows)
-        row["ablation"] = ablation(h)
+        row["ablation"] = ablation(h, **few)
         row["training"] = training_summary(other, h.card.get("iteration", 0))
         result["compared"].append(row)
     atomic_write_json(dest / "evaluation.json", result)
