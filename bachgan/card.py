@@ -212,8 +212,8 @@ The same evaluation of other runs, each averaged over the voices it can take as 
 
 {comparison_table([result, *compared])}
 
-The generators alone, without the clean-up (the raw reading of each one's scores; 120
-held-out windows per given voice):
+The generators alone, without the clean-up (the raw reading of each one's scores, on the
+held-out windows of the clean-up table above):
 
 {metrics.headline_table(raw)}
 
