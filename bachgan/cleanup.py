@@ -107,9 +107,7 @@ def _lattice(roll, melody, voice, low, k):
     cand = [mel[a:b, None]] * 4  # per voice: the pitches it may take at each step
     for i, g in enumerate(others):
         cand[g] = cand_p[:, :, i]
-    notes, leaps, parallels = _transition_counts(cand, others, k)
-    cost = NOTE_COST * notes + LEAP_COST * leaps  # (T-1, S_prev, S_cur)
-    clash = PARALLEL_COST * parallels
+    cost = _transition_cost(cand, others, k)  # (T-1, S_prev, S_cur)
 
     def decode(scale: np.ndarray) -> Voices:
         emit = state_s - KEY_COST * (~scale[state_p % 12]).sum(-1)
@@ -120,7 +118,7 @@ def _lattice(roll, melody, voice, low, k):
         best = emit[0].copy()
         back = np.zeros(emit.shape, np.int32)
         for t in range(1, b - a):
-            total = best[:, None] - cost[t - 1] - clash[t - 1]
+            total = best[:, None] - cost[t - 1]
             back[t] = total.argmax(0)
             best = total.max(0) + emit[t]
         path = np.empty(b - a, np.int32)
@@ -134,42 +132,47 @@ def _lattice(roll, melody, voice, low, k):
     return decode
 
 
-def _transition_counts(cand: list, generated: list[int], k: int):
-    """For each step t -> t+1 and each pair of states (i, j), as (T-1, S, S) integers: how
-    many generated voices take a new note, their semitones of leap beyond a fifth, and how
-    many voice pairs move in parallel fifths or octaves.
+def _transition_cost(
+    cand: list, generated: list[int], k: int, weights=(NOTE_COST, LEAP_COST, PARALLEL_COST)
+) -> np.ndarray:
+    """The cost of each step t -> t+1 between each pair of states (i, j), (T-1, S, S):
+    weights[0] per generated voice that takes a new note, weights[1] per semitone of leap
+    beyond a fifth, weights[2] per voice pair moving in parallel fifths or octaves.
 
     cand[v] (T, n) holds the pitches voice v may take: n = k for the generated voices, 1
     for the melody. States are `product(range(k), repeat=3)` over the generated voices, so
-    (S, S) is (k, k, k, k, k, k). Every count is a sum over voices or voice pairs of a term
-    that depends on those voices' candidates only: it is worked out on small tables per
-    step and broadcast over the other voices, much less work than comparing all voicings.
+    (S, S) is (k, k, k, k, k, k). Every term depends on one or two voices' candidates only:
+    it is worked out on small per-step tables and broadcast over the other voices - much
+    less work than comparing every pair of voicings.
     """
+    note_w, leap_w, parallel_w = weights
     t1 = len(cand[0]) - 1
-
-    def spread(table, voices):  # (T-1, [n prev per voice], [n cur per voice]) -> 7-D
-        axes = [k if g in voices else 1 for g in generated]
-        return table.reshape(t1, *axes, *axes)
-
     move = [c[1:, None, :] - c[:-1, :, None] for c in cand]  # (T-1, n prev, n cur)
-    notes = leaps = parallels = np.zeros((t1,) + (1,) * 6, np.int16)
+    tables: dict[tuple, np.ndarray] = {}  # generated voices involved -> (T-1, prev.., cur..)
+
+    def add(voices: tuple, table: np.ndarray):
+        tables[voices] = tables.get(voices, 0.0) + table
+
     for g in generated:
         step = np.abs(move[g])
-        notes = notes + spread(step != 0, [g])
-        leaps = leaps + spread(np.maximum(step - 7, 0), [g])
+        add((g,), note_w * (step != 0) + leap_w * np.maximum(step - 7, 0))
     for p, q in zip(*np.triu_indices(4, 1)):
         iv = (cand[p][:, :, None] - cand[q][:, None, :]) % 12  # (T, n_p, n_q)
         on = (cand[p][:, :, None] >= 0) & (cand[q][:, None, :] >= 0)
         perfect = ((iv == 0) | (iv == 7)) & on
-        table = (
+        parallel = (
             (move[p][:, :, None, :, None] * move[q][:, None, :, None, :] > 0)
             & (iv[:-1, :, :, None, None] == iv[1:, None, None, :, :])
             & perfect[:-1, :, :, None, None]
             & perfect[1:, None, None, :, :]
-        )  # (T-1, n_p prev, n_q prev, n_p cur, n_q cur)
-        parallels = parallels + spread(table, [p, q])
-    full = (t1, k**3, k**3)
-    return (np.broadcast_to(x, (t1,) + (k,) * 6).reshape(full) for x in (notes, leaps, parallels))
+        )  # (T-1, n_p prev, n_q prev, n_p cur, n_q cur); the melody's n is 1
+        voices = tuple(v for v in (p, q) if v in generated)
+        add(voices, parallel_w * parallel.reshape(t1, *[k] * (2 * len(voices))))
+    total = np.zeros((t1,) + (1,) * 6)
+    for voices, table in tables.items():
+        axes = [k if g in voices else 1 for g in generated]
+        total = total + table.reshape(t1, *axes, *axes)
+    return np.broadcast_to(total, (t1,) + (k,) * 6).reshape(t1, k**3, k**3)
 
 
 def syllable_onsets(pitches: np.ndarray, melody: Voices, voice: int) -> np.ndarray:

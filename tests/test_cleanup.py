@@ -76,7 +76,7 @@ def test_per_voice_decoder_keeps_order():
     assert (out.pitches[:, 1] <= 60).all()
 
 
-def test_transition_counts_equal_comparing_every_pair_of_voicings():
+def test_transition_costs_equal_comparing_every_pair_of_voicings():
     """The broadcast tables give, for every pair of voicings, exactly what comparing the two
     voicings voice by voice gives (notes, leaps beyond a fifth, parallel 5ths/8ves)."""
     from itertools import product
@@ -89,7 +89,13 @@ def test_transition_counts_equal_comparing_every_pair_of_voicings():
     cand = [mel[:, None]] * 4
     for g in others:  # narrow ranges, so that repeats, fifths and octaves happen often
         cand[g] = rng.choice([43, 48, 50, 55, 60, 62, 67, 72], (steps, k))
-    notes, leaps, parallels = cleanup._transition_counts(cand, others, k)
+    count = lambda *w: cleanup._transition_cost(cand, others, k, weights=w)  # noqa: E731
+    notes, leaps, parallels = count(1, 0, 0), count(0, 1, 0), count(0, 0, 1)
+    weighted = count(cleanup.NOTE_COST, cleanup.LEAP_COST, cleanup.PARALLEL_COST)
+    np.testing.assert_allclose(
+        weighted,
+        cleanup.NOTE_COST * notes + cleanup.LEAP_COST * leaps + cleanup.PARALLEL_COST * parallels,
+    )
     states = list(product(range(k), repeat=3))
 
     def voicing(t, state):
