@@ -195,6 +195,13 @@ def comparison_section(result: dict) -> str:
         for r in [result, *compared]
     }
     raw["Bach (test split)"] = result["rows"]["bach/all"]
+    soprano = {
+        f"{model_label(r)}, {source}": r["rows"][f"model/soprano/{source}"]
+        for source in ("chorales", "tunes")
+        for r in [result, *compared]
+        if f"model/soprano/{source}" in r["rows"]
+    }
+    soprano["Bach (test split, soprano given)"] = result["rows"]["bach/soprano"]
     lines = []
     for r in [result, *compared]:
         t, p = r["training"], r["training"].get("preset") or {}
@@ -212,8 +219,13 @@ The same evaluation of other runs, each averaged over the voices it can take as 
 
 {comparison_table([result, *compared])}
 
+Given the soprano only, the one voice the seed's recipe learns (chorales: the held-out
+windows; tunes: the built-in tunes):
+
+{metrics.headline_table(soprano)}
+
 The generators alone, without the clean-up (the raw reading of each one's scores, on the
-held-out windows of the clean-up table above):
+held-out windows of the clean-up table above, averaged over the voices each model takes):
 
 {metrics.headline_table(raw)}
 
