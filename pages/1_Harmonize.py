@@ -168,23 +168,19 @@ def result_metrics(voices, voice: int) -> dict:
 
 
 def show_result(result, report: ImportReport, label: str, seed: int, original=None):
-    """The pianoroll, sound, downloads and metrics of one harmonization."""
+    """The sound, pianoroll, downloads and metrics of one harmonization."""
     voice = result.voice
     v = result.voices
     st.subheader(f"{label}: four voices (seed {seed})")
     if report.changes:
         st.info(f"**What the import changed:** {report}.")
     st.caption(cleanup_caption(result.cleanup))
-    st.plotly_chart(
-        pianoroll_figure(v, voice, bar_steps=STEPS_PER_BAR),
-        key="h_roll",
-        config={"scrollZoom": False, "displaylogo": False},
-    )
-    st.caption(
-        "The given voice is outlined. Hover a note for its name and place; drag to zoom, "
-        "double-click to zoom out."
-    )
-
+    # The sound settings are drawn under the player; their values are already in the state.
+    tempo = st.session_state.h_tempo
+    programs = [PROGRAMS[st.session_state[f"h_inst_{i}"]] for i in range(4)]
+    midi = to_midi_bytes(v, tempo, programs=programs)
+    with st.spinner("Rendering audio…"):
+        app.audio_player(midi)  # first: the sound is what the click is for
     with st.expander("Sound: tempo and instruments", expanded=False):
         st.slider(
             "Tempo (quarter notes per minute)",
@@ -202,11 +198,16 @@ def show_result(result, report: ImportReport, label: str, seed: int, original=No
                 key=f"h_inst_{i}",
                 help=f"The General MIDI instrument that plays the {VOICE_NAMES[i]}.",
             )
-    tempo = st.session_state.h_tempo
-    programs = [PROGRAMS[st.session_state[f"h_inst_{i}"]] for i in range(4)]
-    midi = to_midi_bytes(v, tempo, programs=programs)
-    with st.spinner("Rendering audio…"):
-        app.audio_player(midi)
+
+    st.plotly_chart(
+        pianoroll_figure(v, voice, bar_steps=STEPS_PER_BAR),
+        key="h_roll",
+        config={"scrollZoom": False, "displaylogo": False},
+    )
+    st.caption(
+        "The given voice is outlined. Hover a note for its name and place; drag to zoom, "
+        "double-click to zoom out."
+    )
 
     stem = app.slug(f"bachgan {label} seed {seed}")
     d1, d2, d3 = st.columns(3)

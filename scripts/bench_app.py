@@ -34,6 +34,12 @@ ARGS = [
 ]
 TUNES = ["Twinkle, Twinkle, Little Star", "Old Hundredth", "Frère Jacques"]
 AUDIO_SRC = "() => { const a = document.querySelector('audio'); return a ? a.src : null; }"
+NEW_PLAYER = f"old => ({AUDIO_SRC})() && ({AUDIO_SRC})() !== old"
+
+
+def choose(page, tune: str) -> None:
+    page.get_by_role("combobox", name="Tune").click()
+    page.get_by_role("option", name=tune).click()
 
 
 def bars(tune: str) -> int:
@@ -93,22 +99,31 @@ def main() -> None:
             clicks = []
             for i in range(args.clicks):
                 tune = TUNES[i % len(TUNES)]
-                page.get_by_role("combobox", name="Tune").click()
-                page.get_by_role("option", name=tune).click()
+                if i == 0:  # the server's first harmonization: the Harmonize button
+                    choose(page, tune)
+                    button = page.get_by_role("button", name="Harmonize", exact=True)
+                else:  # once a result shows, a new tune harmonizes by itself: let it settle,
+                    # then time a click on "New variation" (a new seed for the same tune)
+                    old = page.evaluate(AUDIO_SRC)
+                    choose(page, tune)
+                    if i >= len(TUNES):  # the same tune as before: nothing reruns
+                        old = None
+                    page.wait_for_function(NEW_PLAYER, arg=old)
+                    time.sleep(1.0)
+                    button = page.get_by_role("button", name="New variation")
                 old = page.evaluate(AUDIO_SRC)
                 t = time.perf_counter()
-                page.get_by_role("button", name="Harmonize", exact=True).click()
+                button.click()
                 # A new player (not the previous result's, still on the page while the script
                 # reruns), then that player holding enough audio to start playing.
-                page.wait_for_function(
-                    f"old => ({AUDIO_SRC})() && ({AUDIO_SRC})() !== old", arg=old
-                )
+                page.wait_for_function(NEW_PLAYER, arg=old)
                 attached = time.perf_counter() - t
                 page.wait_for_function("() => document.querySelector('audio').readyState >= 2")
                 playable = time.perf_counter() - t
                 clicks.append(
                     {"tune": tune, "bars": bars(tune), "player_s": attached, "playable_s": playable}
                 )
+                time.sleep(1.0)  # let the browser finish drawing before the next click
             out["clicks"] = [
                 {k: round(v, 2) if isinstance(v, float) else v for k, v in c.items()}
                 for c in clicks
