@@ -3,11 +3,14 @@ all succeed, and each gets exactly what a lone session gets for the same seed.""
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pytest
+from streamlit.runtime.scriptrunner.script_cache import ScriptCache
 from streamlit.testing.v1 import AppTest
 
 from bachgan.melody import builtin_tune
@@ -16,6 +19,22 @@ from bachgan.sampling import Harmonizer
 ROOT = Path(__file__).resolve().parents[1]
 TUNE = "Old Hundredth"
 SESSIONS = 8
+
+
+@pytest.fixture
+def compile_one_at_a_time(monkeypatch):
+    """A real server compiles each page once, under a lock, into a cache its sessions share.
+    AppTest gives every run a cache of its own, so parallel AppTests compile in parallel,
+    which CPython 3.11.7 does not survive ("SystemError: AST constructor recursion depth
+    mismatch", a race in its AST module). Compile one at a time, as the server does."""
+    lock = threading.Lock()
+    compile_page = ScriptCache.get_bytecode
+
+    def locked(self, script_path):
+        with lock:
+            return compile_page(self, script_path)
+
+    monkeypatch.setattr(ScriptCache, "get_bytecode", locked)
 
 
 def session(seed: int) -> tuple[np.ndarray, float]:
@@ -30,7 +49,7 @@ def session(seed: int) -> tuple[np.ndarray, float]:
     return at.session_state["h_result"]["result"].voices.pitches, elapsed
 
 
-def test_eight_sessions_at_once_match_single_sessions():
+def test_eight_sessions_at_once_match_single_sessions(compile_one_at_a_time):
     lone = Harmonizer()
     expected = {
         s: lone.harmonize(builtin_tune(TUNE, "soprano"), "soprano", seed=s).voices.pitches
