@@ -23,6 +23,7 @@ from bachgan.runs_io import (
     rewrite_jsonl,
 )
 from bachgan.sampling import SHIPPED_DIR as SHIPPED
+from bachgan.train import trained_seconds
 from bachgan.voices import VOICE_NAMES
 
 
@@ -33,7 +34,7 @@ def training_summary(run_dir: Path, iteration: int) -> dict:
     times = [r["time"] for r in rows if "time" in r]
     return {
         "iterations": iteration,
-        "train_seconds": round(sum(r.get("seconds", 0.0) for r in rows), 1),
+        "train_seconds": round(trained_seconds(rows), 1),
         "wall_seconds": round(times[-1] - times[0], 1) if len(times) > 1 else None,
         "device": config.get("device"),
         "versions": config.get("versions"),

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from bachgan.runs_io import atomic_write_json, complete_dirs, read_json
-from bachgan.train import TrainingBusy, lock_path
+from bachgan.train import TrainingBusy, lock_path, trained_seconds
 from bachgan.voices import VOICE_NAMES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -407,8 +407,7 @@ def run_info(name) -> RunInfo:
         if per is not None:
             info.eta_seconds = per * max(info.iterations - info.iteration, 0)
         if info.budget_minutes:  # whichever comes first: the last iteration or the budget
-            spent = sum(r["seconds"] for r in rows if isinstance(r.get("seconds"), (int, float)))
-            left = max(info.budget_minutes * 60 - spent, 0.0)
+            left = max(info.budget_minutes * 60 - trained_seconds(rows), 0.0)
             info.eta_seconds = left if info.eta_seconds is None else min(info.eta_seconds, left)
     return info
 

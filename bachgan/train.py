@@ -169,6 +169,12 @@ def run_callback(run):
     return RunCallback()
 
 
+def trained_seconds(rows: list[dict]) -> float:
+    """Seconds that logged iterations spent in training steps (checkpoints, samples and
+    metrics not counted): what a resumed run's budget and the model card count."""
+    return sum(r["seconds"] for r in rows if isinstance(r.get("seconds"), (int, float)))
+
+
 class Run:
     """One training run in a directory: create or resume, then `fit`."""
 
@@ -228,10 +234,6 @@ class Run:
     def start_iteration(self) -> int:
         ckpts = complete_dirs(self.dir / "checkpoints", "ckpt")
         return int(ckpts[-1].name.split("-")[1]) if ckpts else 0
-
-    def trained_seconds(self) -> float:
-        """Wall time the kept iterations took, summed over every session of the run."""
-        return sum(r.get("seconds", 0.0) for r in read_jsonl(self.dir / "metrics.jsonl"))
 
     def _trim_metrics(self, start: int):
         """Keep exactly one line per iteration up to `start` (repairs a torn line)."""
@@ -307,10 +309,12 @@ class Run:
             self.sample_z = np.asarray(
                 tf.random.stateless_truncated_normal((N_SAMPLES, *p.z_shape), seed=[7, 7])
             )
-            budget = cfg.get("minutes")  # counts training steps only, like the card
-            self.deadline = (
-                time.monotonic() + budget * 60 - self.trained_seconds() if budget else None
-            )
+            # A time budget: what earlier sessions' training steps left of it runs as wall
+            # time from here on.
+            self.deadline = None
+            if cfg.get("minutes"):
+                spent = trained_seconds(read_jsonl(self.dir / "metrics.jsonl"))
+                self.deadline = time.monotonic() + cfg["minutes"] * 60 - spent
             out_of_time = self.deadline is not None and time.monotonic() >= self.deadline
             if start < cfg["iterations"] and not self.stop_requested and not out_of_time:
                 gan.fit(
@@ -435,10 +439,7 @@ class Run:
         )
         atomic_write_bytes(path, buf.getvalue())
         pieces = self.decode(raw, pitches, voices)
-        joined = Voices(
-            np.concatenate([x.pitches for x in pieces]), np.concatenate([x.onsets for x in pieces])
-        )
-        atomic_write_bytes(path.with_suffix(".mid"), midi.to_midi_bytes(joined))
+        atomic_write_bytes(path.with_suffix(".mid"), midi.to_midi_bytes(Voices.concat(pieces)))
 
     def save(self, iteration: int):
         from bachgan.export import write_export
