@@ -18,20 +18,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+import chromium  # scripts/chromium.py, beside this file
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for bachgan, to count a tune's bars
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TUNES = ["Twinkle, Twinkle, Little Star", "Old Hundredth", "Frère Jacques"]
 AUDIO_SRC = "() => { const a = document.querySelector('audio'); return a ? a.src : null; }"
 NEW_PLAYER = f"old => ({AUDIO_SRC})() && ({AUDIO_SRC})() !== old"
@@ -88,7 +79,7 @@ def main() -> None:
                 time.sleep(0.1)
         out["server_health_s"] = round(time.perf_counter() - t0, 2)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            browser = chromium.launch(p)
             page = browser.new_page()
             page.set_default_timeout(120_000)
             page.goto(url)

@@ -55,10 +55,14 @@ def test_bench_tiny_prints_json_with_every_key(isolated_cache):
         TF_CPP_MIN_LOG_LEVEL="3",
         BACHGAN_CACHE=str(isolated_cache),
     )
-    cmd = [sys.executable, "-m", "bachgan", "bench", "--preset", "tiny", "--iterations", "1"]
-    run = subprocess.run(
-        [*cmd, "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
-    )
+
+    def bench(*args, timeout):
+        cmd = [sys.executable, "-m", "bachgan", "bench", *args]
+        return subprocess.run(
+            cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+        )
+
+    run = bench("--preset", "tiny", "--iterations", "1", "--json", timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     out = json.loads(run.stdout)
     for key in NUMBERS:
@@ -76,14 +80,7 @@ def test_bench_tiny_prints_json_with_every_key(isolated_cache):
 
     saved = isolated_cache / "bench.json"
     saved.write_text(run.stdout)
-    table = subprocess.run(
-        [*cmd[:4], "--from", str(saved), "--markdown"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    table = bench("--from", str(saved), "--markdown", timeout=120)
     assert table.returncode == 0, table.stderr[-3000:]
     lines = table.stdout.splitlines()
     assert lines[0].startswith("Machine: ") and "| measure | target | measured |" in lines

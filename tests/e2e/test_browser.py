@@ -20,21 +20,12 @@ from urllib.parse import urljoin
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+sys.path.insert(0, str(ROOT / "scripts"))
+import chromium  # noqa: E402  scripts/chromium.py: the same browser as scripts/bench_app.py
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin"),
+    pytest.mark.skipif(not chromium.PATH.exists(), reason="needs Debian's chromium at /usr/bin"),
 ]
 
 
@@ -85,7 +76,7 @@ def page(server):
     sync_playwright = sync_api.sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = chromium.launch(p)
         try:
             pg = browser.new_page(viewport={"width": 1280, "height": 900})
             pg.set_default_timeout(60_000)
