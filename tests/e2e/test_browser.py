@@ -124,5 +124,7 @@ def test_home_one_click_lands_on_a_result(server, page):
     page.get_by_role("button", name="Harmonize a tune now").click()
     page.get_by_text("Ode to Joy (Beethoven): four voices").wait_for()
     page.locator("audio").first.wait_for(state="attached")
-    assert page.locator(".js-plotly-plot").count() >= 1
+    # The player is drawn before the pianoroll (it comes first on the page): wait for both.
+    page.locator(".js-plotly-plot .bars path").first.wait_for(state="attached")
+    assert page.locator(".js-plotly-plot .bars path").count() > 10
     assert page.get_by_test_id("stException").count() == 0
