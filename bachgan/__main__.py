@@ -12,6 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from bachgan.presets import PRESETS
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 INPUT_ERROR = 2
@@ -98,7 +100,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from bachgan.model import build_critic, build_generator, count_params, get_preset
+    from bachgan.model import build_critic, build_generator, count_params
+    from bachgan.presets import get_preset
 
     out = {}
     if args.checkpoint:
@@ -258,7 +261,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train (or resume) a run in a directory")
     p.add_argument("--run-dir", required=True)
-    p.add_argument("--preset", default="cpu", choices=["seed", "cpu", "tiny"])
+    p.add_argument("--preset", default="cpu", choices=list(PRESETS))
     p.add_argument("--iterations", type=_positive)
     p.add_argument("--resume", action="store_true")
     p.add_argument(
@@ -315,12 +318,12 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ship)
 
     p = sub.add_parser("info", help="config and parameter counts as JSON")
-    p.add_argument("--preset", default="seed", choices=["seed", "cpu", "tiny"])
+    p.add_argument("--preset", default="seed", choices=list(PRESETS))
     p.add_argument("--checkpoint")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("bench", help="speed of training and harmonizing, as JSON")
-    p.add_argument("--preset", choices=["seed", "cpu", "tiny"])
+    p.add_argument("--preset", choices=list(PRESETS))
     p.add_argument("--iterations", type=_positive, default=3)
     p.add_argument("--checkpoint")
     p.add_argument("--json", action="store_true", help="one line of JSON")

@@ -138,9 +138,10 @@ def model_picker(key: str) -> str:
 
 
 class _Background:
-    """A value computed once in a daemon thread (the server never waits on it to exit)."""
+    """A value computed once, in a daemon thread (the server never waits on it to exit)
+    unless `inline` says it is at hand already."""
 
-    def __init__(self, fn):
+    def __init__(self, fn, inline: bool = False):
         self.value, self.error = None, None
         self._done = threading.Event()
 
@@ -151,7 +152,10 @@ class _Background:
                 self.error = e
             self._done.set()
 
-        threading.Thread(target=run, daemon=True, name="bachgan-reference").start()
+        if inline:
+            run()
+        else:
+            threading.Thread(target=run, daemon=True, name="bachgan-reference").start()
 
     def ready(self) -> bool:
         return self._done.is_set()
@@ -191,7 +195,7 @@ def _reference_job(start: bool = True) -> _Background | None:
             except Exception:  # a damaged evaluation.json: compute them instead
                 shipped = None
             if shipped is not None:
-                _job = _Background(lambda: shipped)
+                _job = _Background(lambda: shipped, inline=True)
             elif start:
                 _job = _Background(_all_references)
         return _job

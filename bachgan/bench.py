@@ -221,7 +221,8 @@ def bench_training(
     """Time the optimized step (per XLA mode) and optionally the reference, interleaved."""
     import keras
 
-    from bachgan.model import WGANGP, get_preset
+    from bachgan.model import WGANGP
+    from bachgan.presets import get_preset
     from bachgan.reference_step import ReferenceStep
 
     p = get_preset(preset_name)
@@ -407,7 +408,7 @@ def run_bench(preset=None, iterations: int = 3, checkpoint=None, reference=None)
     against the reference, and the shipped model as well."""
     import tensorflow as tf
 
-    from bachgan.model import get_preset
+    from bachgan.presets import get_preset
 
     info = machine()
     if reference is None:

@@ -37,7 +37,8 @@ def resolve_export(path: str | Path) -> Path:
 
 def load_generator(path: str | Path):
     """-> (keras generator, its Preset, card dict). `path` as in `resolve_export`."""
-    from bachgan.model import Preset, build_generator
+    from bachgan.model import build_generator
+    from bachgan.presets import Preset
 
     folder = resolve_export(path)
     card = read_json(folder / CARD)

@@ -1,100 +1,21 @@
-"""The seed's conditional WGAN-GP: a U-Net generator, a convolutional critic, presets.
+"""The seed's conditional WGAN-GP: a U-Net generator, a convolutional critic, one train step.
 
 Architecture (seed preset): generator encoder Conv2D 4x4/2 with 64-128-256-512
 filters (LeakyReLU 0.2, BatchNorm momentum 0.8 on all but the first), z concatenated
 at the 2x8 bottleneck, decoder UpSampling2D -> Conv2D 4x4 -> BatchNorm -> ReLU ->
 skip concat, then UpSampling2D -> Conv2D(4, tanh). Critic: Conv2D 4x4/2 x4 with
-LeakyReLU 0.2, Flatten, Dense(1). Presets change sizes, never code.
+LeakyReLU 0.2, Flatten, Dense(1). Presets (bachgan.presets) change sizes, never code.
 """
 
 from __future__ import annotations
-
-import dataclasses
-from dataclasses import dataclass
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from bachgan.presets import Preset
 from bachgan.voices import WINDOW_STEPS
-
-
-@dataclass(frozen=True)
-class Preset:
-    """Everything that sizes the model, the data and the optimizer."""
-
-    name: str
-    low: int = 0  # MIDI pitch of pianoroll row 0
-    n_pitches: int = 128
-    filters: tuple[int, ...] = (64, 128, 256, 512)
-    z_channels: int = 512
-    batch_size: int = 64
-    condition_voices: tuple[int, ...] = (0,)  # 0 = soprano; the seed is melody-only
-    critic_steps: int = 5
-    gp_weight: float = 10.0
-    learning_rate: float = 1e-3
-    beta_1: float = 0.5
-    beta_2: float = 0.9
-    bn_momentum: float = 0.8
-    hop: int = 16  # window hop in steps (one bar)
-    transpose: tuple[int, int] = (-5, 6)  # augmentation range, semitones
-    sample_every: int = 50
-    metrics_every: int = 50
-    checkpoint_every: int = 50
-
-    @property
-    def z_shape(self) -> tuple[int, int, int]:
-        down = 2 ** len(self.filters)
-        return (WINDOW_STEPS // down, self.n_pitches // down, self.z_channels)
-
-    @property
-    def multi_voice(self) -> bool:
-        return len(self.condition_voices) > 1
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Preset:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in fields}
-        return cls(**d)
-
-
-PRESETS = {
-    # The seed article / DeepComposer lab, unchanged: 8,273,540 + 2,766,785 parameters.
-    "seed": Preset("seed", transpose=(0, 0)),
-    # Small enough to train on 2 CPU cores in about an hour; all four condition voices.
-    "cpu": Preset(
-        "cpu",
-        low=28,
-        n_pitches=64,
-        filters=(16, 32, 64, 128),
-        z_channels=64,
-        batch_size=32,
-        condition_voices=(0, 1, 2, 3),
-    ),
-    # For tests: seconds, not minutes.
-    "tiny": Preset(
-        "tiny",
-        low=28,
-        n_pitches=64,
-        filters=(8, 16, 16, 32),
-        z_channels=8,
-        batch_size=8,
-        condition_voices=(0, 1, 2, 3),
-        sample_every=5,
-        metrics_every=5,
-        checkpoint_every=5,
-    ),
-}
-
-
-def get_preset(name: str, **overrides) -> Preset:
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    return dataclasses.replace(PRESETS[name], **overrides)
 
 
 def _voice_planes(voice, like):

@@ -14,7 +14,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from bachgan.model import Preset, build_critic, build_generator, gradient_penalty, sample_z
+from bachgan.model import build_critic, build_generator, gradient_penalty, sample_z
+from bachgan.presets import Preset
 
 
 class ReferenceStep:

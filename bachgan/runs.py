@@ -37,22 +37,26 @@ NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 SHIPPED = "shipped"
 # One entry per preset in bachgan.model.PRESETS (a test checks), so that validating a
 # request does not have to import TensorFlow.
-MAX_ITERATIONS = {"seed": 20000, "cpu": 20000, "tiny": 1000}
+MAX_ITERATIONS = {"seed": 20000, "cpu": 20000, "mid": 20000, "tiny": 1000}
 MAX_SEED = 2**31 - 1
 ETA_WINDOW = 50  # recent iterations the ETA averages over
 
 PRESET_LABEL = {
     "seed": "seed - the original article's model (for a GPU)",
     "cpu": "cpu - small, trains on an ordinary computer",
+    "mid": "mid - between the two, for a longer run",
     "tiny": "tiny - a toy, for trying the controls",
 }
 PRESET_HELP = {
     "seed": "The original article's model, unchanged: an 8-million-parameter generator over "
-    "128 pitches that harmonizes a soprano melody. Meant for a GPU; on a CPU it is many "
-    "times slower than 'cpu'.",
+    "128 pitches that harmonizes a soprano melody. Meant for a GPU; on a 2-core CPU an "
+    "iteration takes about 7 seconds, 25 times as long as with 'cpu'.",
     "cpu": "A smaller model (64 pitches) that can be given any of the four voices; the shipped "
-    "model uses it. About half a second per iteration on a 2-core CPU, so 2000 iterations "
-    "take 20-30 minutes.",
+    "model uses it. About 0.3 seconds per iteration on a 2-core CPU, so 3000 iterations "
+    "take about 15 minutes.",
+    "mid": "Like 'cpu' with twice the filters and twice the batch (a 1.8-million-parameter "
+    "generator): about 1 second per iteration on a 2-core CPU, so 3000 iterations take "
+    "about an hour.",
     "tiny": "A toy model that trains in seconds, for trying the page and for tests (at most "
     "1000 iterations). Its music stays poor.",
 }
@@ -485,7 +489,7 @@ class Sample:
 def load_sample(name, iteration: int, tempo: float = 80.0) -> Sample:
     """Decode samples/iter-NNNNNN.npz the way the app harmonizes, plus MIDI for listening."""
     from bachgan import midi, sampling
-    from bachgan.model import Preset
+    from bachgan.presets import Preset
 
     if int(iteration) not in samples(name):
         raise RunNameError(f"run {name!r} has no sample at iteration {iteration}")

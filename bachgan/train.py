@@ -213,7 +213,7 @@ class Run:
                 raise FileExistsError(
                     f"{self.dir} already holds a run; use --resume or a new folder"
                 )
-            from bachgan.model import get_preset
+            from bachgan.presets import get_preset
 
             p = get_preset(preset, **overrides)
             config = {
@@ -249,7 +249,8 @@ class Run:
         import tensorflow as tf
 
         from bachgan.data import load_corpus, make_dataset, stack_windows
-        from bachgan.model import WGANGP, Preset
+        from bachgan.model import WGANGP
+        from bachgan.presets import Preset
 
         self._install_signals()
         try:

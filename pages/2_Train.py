@@ -11,11 +11,10 @@ import streamlit as st
 from bachgan import app_state as app
 from bachgan import curves, runs
 from bachgan.plots import pianoroll_figure
+from bachgan.presets import PRESETS
 from bachgan.voices import VOICE_NAMES
 
 REFRESH_S = 3  # how often the live part of the page rereads a running run
-DEFAULT_ITERATIONS = {"seed": 2000, "cpu": 2000, "tiny": 20}
-DEFAULT_VOICES = {"seed": ("soprano",), "cpu": VOICE_NAMES, "tiny": VOICE_NAMES}
 STATE_TEXT = {
     "running": "🟢 training",
     "finished": "✅ finished",
@@ -54,7 +53,7 @@ def start_form(busy: str | None) -> None:
         "Iterations",
         min_value=1,
         max_value=top,
-        value=DEFAULT_ITERATIONS[preset],
+        value=20 if preset == "tiny" else 2000,
         step=10 if preset == "tiny" else 100,
         key=f"train_iterations_{preset}",
         help=f"Training steps (1 to {top}). Each one shows the critic real and generated "
@@ -64,7 +63,7 @@ def start_form(busy: str | None) -> None:
     voices = st.multiselect(
         "Voices it learns to harmonize",
         VOICE_NAMES,
-        default=list(DEFAULT_VOICES[preset]),
+        default=[VOICE_NAMES[v] for v in PRESETS[preset].condition_voices],  # as the preset
         format_func=str.title,
         key=f"train_voices_{preset}",
         help="The voice a person gives the model; it writes the other three. 'Soprano' only is "

@@ -19,7 +19,8 @@ import pytest
 import tensorflow as tf
 
 from bachgan.bench import _synthetic_batch, bench_app, iteration_flops
-from bachgan.model import WGANGP, fused_forward, get_preset, sample_z
+from bachgan.model import WGANGP, fused_forward, sample_z
+from bachgan.presets import get_preset
 from bachgan.reference_step import ReferenceStep
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,8 +10,8 @@ import pytest
 from music21 import corpus as m21corpus
 
 from bachgan import data
-from bachgan.model import get_preset
 from bachgan.pianoroll import from_roll, to_roll
+from bachgan.presets import get_preset
 from bachgan.voices import Voices
 
 

@@ -105,9 +105,10 @@ def test_resolve_model(env):
 
 
 def test_every_preset_has_bounds_and_help():
-    from bachgan.model import PRESETS
+    from bachgan.presets import PRESETS
 
     assert set(runs.MAX_ITERATIONS) == set(runs.PRESET_HELP) == set(PRESETS)
+    assert set(runs.PRESET_LABEL) == set(PRESETS)
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ def page() -> AppTest:
 
 def fake_run(root: Path, name: str, state: str, **status) -> Path:
     """A run folder as the trainer leaves it: config, status, metrics, samples, log."""
-    from bachgan.model import PRESETS
+    from bachgan.presets import PRESETS
 
     d = root / name
     (d / "samples").mkdir(parents=True)

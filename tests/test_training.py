@@ -21,9 +21,9 @@ from bachgan.model import (
     build_critic,
     build_generator,
     count_params,
-    get_preset,
     gradient_penalty,
 )
+from bachgan.presets import PRESETS, get_preset
 from bachgan.runs_io import read_jsonl
 from bachgan.train import train
 
@@ -36,6 +36,18 @@ def test_seed_parameter_counts():
     assert count_params(build_generator(p)) == 8_273_540
     assert count_params(build_critic(p)) == 2_766_785
     assert p.z_shape == (2, 8, 512)
+
+
+@pytest.mark.parametrize("name", [n for n in PRESETS if n != "seed"])
+def test_every_preset_builds_its_shapes(name):
+    """Presets are data: each one sizes the same code into a working generator and critic."""
+    p = get_preset(name)
+    g, c = build_generator(p), build_critic(p)
+    cond = tf.zeros((2, 32, p.n_pitches, 1))
+    voice = tf.constant([p.condition_voices[0]] * 2)
+    out = g([cond, tf.zeros((2, *p.z_shape)), voice])
+    assert out.shape == (2, 32, p.n_pitches, 4)
+    assert c([out, cond, voice]).shape == (2, 1)
 
 
 def test_multi_voice_generator_shapes():
