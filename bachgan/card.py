@@ -1,7 +1,8 @@
 """Ship a trained run as the app's model: copy its export and write its model card.
 
 `python -m bachgan ship --run-dir runs/cpu` copies the run's newest generator export
-to checkpoints/bachgan-cpu/, evaluates it (`bachgan.evaluate`) and writes
+to checkpoints/ (the app's model, `sampling.SHIPPED_DIR`, unless --dest says otherwise),
+evaluates it (`bachgan.evaluate`) and writes
 evaluation.json, MODEL_CARD.md and the run's training curve (training_curve.jsonl)
 beside it, so every figure in the card comes from a command anyone can rerun.
 """
@@ -95,6 +96,7 @@ def ship(
     result["ablation"] = ablation(harmonizer, **few)
     result["latent_locality"] = latent_locality(harmonizer, n=min(max_windows or 60, 60))
     result["training"] = summary
+    result["shipped_as"] = dest.name
     result["compared"] = []
     for other in map(Path, compare):
         log(f"evaluating {other} for comparison ...")
@@ -137,7 +139,13 @@ def model_card(result: dict) -> str:
         "among chord tones come from the model."
     )
     hours = t["train_seconds"] / 3600
-    return f"""# BachGAN model card: `bachgan-cpu`
+    name = result.get("shipped_as", SHIPPED.name)
+    runs = [f"runs/{_run_name(r)}" for r in [result, *result.get("compared", [])]]
+    ship_cmd = f"python -m bachgan ship --run-dir {runs[0]}"
+    ship_cmd += "".join(f" --compare {r}" for r in runs[1:])
+    if name != SHIPPED.name:
+        ship_cmd += f" --dest checkpoints/{name}"
+    return f"""# BachGAN model card: `{name}`
 
 A conditional WGAN-GP generator (U-Net) that writes alto, tenor and bass around a given
 voice — or any three voices around any one of soprano, alto, tenor or bass.
@@ -155,10 +163,10 @@ voice — or any three voices around any one of soprano, alto, tenor or bass.
 - Iterations: {t["iterations"]}; {t["train_seconds"]:.0f} s ({hours:.2f} h) in training steps,
   {t["wall_seconds"] or 0:.0f} s from first to last logged iteration (with checkpoints, samples
   and metrics), on {t["device"]}. Versions: {t["versions"]}.
-- Reproduce: `{reproduce_command(t, "runs/cpu")}`, then
-  `python -m bachgan ship --run-dir runs/cpu`.
+- Reproduce: `{reproduce_command(t, runs[0])}`, then
+  `{ship_cmd}`.
 
-## Quality (`python -m bachgan evaluate --checkpoint checkpoints/bachgan-cpu`)
+## Quality (`python -m bachgan evaluate --checkpoint checkpoints/{name}`)
 Held-out melodies: every voice the model accepts from {result["windows"]} two-bar windows of
 the test chorales, plus the built-in tunes ({", ".join(result["tunes"])}); default clean-up;
 metrics on the three generated voices; mean over condition voices.
@@ -184,6 +192,13 @@ and {loc["cleaned_changed_bar2"]:.0%} in bar 2 change ({loc["melodies"]} held-ou
 """
 
 
+def _run_name(result: dict) -> str:
+    """The run an evaluated model came from (its folder under runs/)."""
+    from bachgan.evaluate import model_label
+
+    return result["model"].get("run") or model_label(result).split()[0]
+
+
 def comparison_section(result: dict) -> str:
     """The card's table of this model against other recipes (`ship --compare`), if any."""
     from bachgan.evaluate import comparison_table, model_label
@@ -207,7 +222,7 @@ def comparison_section(result: dict) -> str:
     for r in [result, *compared]:
         t, p = r["training"], r["training"].get("preset") or {}
         voices = ", ".join(VOICE_NAMES[v] for v in p.get("condition_voices", []))
-        run = r["model"].get("run") or model_label(r).split()[0]
+        run = _run_name(r)
         lines.append(
             f"- {model_label(r)}: preset `{p.get('name')}`, given voice(s) {voices}, "
             f"transposition {p.get('transpose')}, {t['train_seconds'] / 60:.0f} min of "
