@@ -307,7 +307,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ship", help="copy a run's export to checkpoints/ with a model card")
     p.add_argument("--run-dir", required=True)
-    p.add_argument("--dest", help="default: checkpoints/bachgan-cpu")
+    p.add_argument("--dest", help="default: the app's model folder (sampling.SHIPPED_DIR)")
     p.add_argument("--windows", type=_positive, help="at most this many test windows per voice")
     p.add_argument(
         "--compare",

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pretty_midi
 
+from bachgan.sampling import SHIPPED_DIR
+
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_CARD = json.loads((SHIPPED_DIR / "model.json").read_text())
 
 
 def bachgan(*args, timeout=300):
@@ -34,10 +37,12 @@ def test_info_prints_seed_parameter_counts():
 
 
 def test_info_on_the_shipped_checkpoint():
-    out = bachgan("info", "--checkpoint", ROOT / "checkpoints" / "bachgan-cpu")
+    out = bachgan("info", "--checkpoint", SHIPPED_DIR)
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
-    assert info["config"]["name"] == "cpu" and info["checkpoint"]["iteration"] > 0
+    assert info["config"]["name"] == SHIPPED_CARD["preset"]["name"]
+    assert info["checkpoint"]["iteration"] == SHIPPED_CARD["iteration"] > 0
+    assert info["config"]["condition_voices"] == [0, 1, 2, 3], "the app offers all four voices"
 
 
 def test_harmonize_text_and_midi_with_wav_and_musicxml(tmp_path):
@@ -72,7 +77,7 @@ def test_evaluate_json_on_a_few_windows():
 
 
 def test_evaluate_compares_several_models_in_one_table(tiny_export):
-    shipped = ROOT / "checkpoints" / "bachgan-cpu"
+    shipped = SHIPPED_DIR
     out = bachgan(
         "evaluate",
         "--checkpoint",
@@ -86,8 +91,10 @@ def test_evaluate_compares_several_models_in_one_table(tiny_export):
     assert out.returncode == 0, out.stderr
     table = out.stdout.split("All models")[1]
     header = table.splitlines()[2]
-    shipped_it = json.loads((shipped / "model.json").read_text())["iteration"]
-    labels = (f"bachgan-cpu (cpu, {shipped_it:,} it.)", "tiny (tiny, 5 it.)", "Bach (test split)")
+    shipped_label = (
+        f"{shipped.name} ({SHIPPED_CARD['preset']['name']}, {SHIPPED_CARD['iteration']:,} it.)"
+    )
+    labels = (shipped_label, "tiny (tiny, 5 it.)", "Bach (test split)")
     for column in labels:
         assert column in header
     chord = next(line for line in table.splitlines() if line.startswith("| chord-tone"))

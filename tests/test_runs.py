@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bachgan import runs, train
+from bachgan.sampling import SHIPPED_DIR
 
 
 @pytest.fixture
@@ -96,7 +97,7 @@ def test_resolve_model(env):
     assert runs.model_choices() == ["shipped", "half"]
     (d / "status.json").write_text(json.dumps({"state": "failed", "iteration": 10}))
     assert runs.model_choices() == ["shipped"], "a failed run is not offered"
-    for bad in ("../checkpoints", "/work", "..", "checkpoints/bachgan-cpu"):
+    for bad in ("../checkpoints", "/work", "..", f"checkpoints/{SHIPPED_DIR.name}"):
         with pytest.raises(runs.RunNameError):
             runs.resolve_model(bad)
 
