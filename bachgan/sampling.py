@@ -219,7 +219,7 @@ class Harmonizer:
         return Result(result, v, z, seed, roll, _cleanup_report(result, roll, v, p.low))
 
 
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints" / "bachgan-cpu"
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints" / "bachgan-mid"
 
 
 def default_checkpoint() -> Path:
