@@ -51,12 +51,11 @@ PRESET_HELP = {
     "seed": "The original article's model, unchanged: an 8-million-parameter generator over "
     "128 pitches that harmonizes a soprano melody. Meant for a GPU; on a 2-core CPU an "
     "iteration takes about 7 seconds, 25 times as long as with 'cpu'.",
-    "cpu": "A smaller model (64 pitches) that can be given any of the four voices; the shipped "
-    "model uses it. About 0.3 seconds per iteration on a 2-core CPU, so 3000 iterations "
-    "take about 15 minutes.",
+    "cpu": "A smaller model (64 pitches) that can be given any of the four voices. About 0.3 "
+    "seconds per iteration on a 2-core CPU, so 3000 iterations take about 15 minutes.",
     "mid": "Like 'cpu' with twice the filters and twice the batch (a 1.8-million-parameter "
-    "generator): about 1 second per iteration on a 2-core CPU, so 3000 iterations take "
-    "about an hour.",
+    "generator); the shipped model uses it. About 1.2 seconds per iteration on a 2-core CPU, "
+    "so 3000 iterations take about an hour.",
     "tiny": "A toy model that trains in seconds, for trying the page and for tests (at most "
     "1000 iterations). Its music stays poor.",
 }
