@@ -37,10 +37,15 @@ def compile_one_at_a_time(monkeypatch):
     monkeypatch.setattr(ScriptCache, "get_bytecode", locked)
 
 
-def session(seed: int) -> tuple[np.ndarray, float]:
+def open_session(seed: int) -> AppTest:
+    """A visitor who has chosen the tune and the seed, about to click Harmonize."""
     at = AppTest.from_file(str(ROOT / "pages" / "1_Harmonize.py"), default_timeout=300).run()
     at.selectbox(key="h_tune").select(TUNE).run()
     at.number_input(key="h_seed").set_value(seed)
+    return at
+
+
+def click(at: AppTest) -> tuple[np.ndarray, float]:
     t0 = time.perf_counter()
     at.button(key="h_go").click().run()
     elapsed = time.perf_counter() - t0
@@ -55,8 +60,12 @@ def test_eight_sessions_at_once_match_single_sessions(compile_one_at_a_time):
         s: lone.harmonize(builtin_tune(TUNE, "soprano"), "soprano", seed=s).voices.pitches
         for s in range(SESSIONS)
     }
+    # The pages are opened one after another: AppTest's own bookkeeping of widget state is
+    # not safe when several AppTests read their widgets at once (a KeyError in
+    # streamlit.testing, seen on CI). The clicks - the server's work - then run all at once.
+    sessions = [open_session(s) for s in range(SESSIONS)]
     with ThreadPoolExecutor(SESSIONS) as pool:
-        results = list(pool.map(session, range(SESSIONS)))
+        results = list(pool.map(click, sessions))
     for seed, (pitches, _) in enumerate(results):
         assert np.array_equal(pitches, expected[seed]), f"session with seed {seed} differs"
     latencies = sorted(t for _, t in results)
