@@ -35,8 +35,8 @@ from bachgan.voices import VOICE_NAMES
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 SHIPPED = "shipped"
-# One entry per preset in bachgan.model.PRESETS (a test checks), so that validating a
-# request does not have to import TensorFlow.
+# One entry per preset in bachgan.presets.PRESETS (a test checks): its bound and the words
+# the Train page shows for it.
 MAX_ITERATIONS = {"seed": 20000, "cpu": 20000, "mid": 20000, "tiny": 1000}
 MAX_SEED = 2**31 - 1
 ETA_WINDOW = 50  # recent iterations the ETA averages over
