@@ -107,7 +107,8 @@ def _lattice(roll, melody, voice, low, k):
     cand = [mel[a:b, None]] * 4  # per voice: the pitches it may take at each step
     for i, g in enumerate(others):
         cand[g] = cand_p[:, :, i]
-    cost = _transition_cost(cand, others, k)  # (T-1, S_prev, S_cur)
+    cost = _transition_cost(cand, others, k)  # (T-1, S cur, S prev)
+    states = np.arange(len(combos))
 
     def decode(scale: np.ndarray) -> Voices:
         emit = state_s - KEY_COST * (~scale[state_p % 12]).sum(-1)
@@ -118,9 +119,9 @@ def _lattice(roll, melody, voice, low, k):
         best = emit[0].copy()
         back = np.zeros(emit.shape, np.int32)
         for t in range(1, b - a):
-            total = best[:, None] - cost[t - 1]
-            back[t] = total.argmax(0)
-            best = total.max(0) + emit[t]
+            total = best - cost[t - 1]  # (S cur, S prev)
+            back[t] = total.argmax(1)
+            best = total[states, back[t]] + emit[t]
         path = np.empty(b - a, np.int32)
         path[-1] = int(best.argmax())
         for t in range(b - a - 1, 0, -1):
@@ -135,44 +136,59 @@ def _lattice(roll, melody, voice, low, k):
 def _transition_cost(
     cand: list, generated: list[int], k: int, weights=(NOTE_COST, LEAP_COST, PARALLEL_COST)
 ) -> np.ndarray:
-    """The cost of each step t -> t+1 between each pair of states (i, j), (T-1, S, S):
-    weights[0] per generated voice that takes a new note, weights[1] per semitone of leap
-    beyond a fifth, weights[2] per voice pair moving in parallel fifths or octaves.
+    """The cost of each step t -> t+1 from each state to each state, as (T-1, S cur, S prev)
+    (laid out for the Viterbi's max over the previous state): weights[0] per generated
+    voice that takes a new note, weights[1] per semitone of leap beyond a fifth, weights[2]
+    per voice pair moving in parallel fifths or octaves.
 
     cand[v] (T, n) holds the pitches voice v may take: n = k for the generated voices, 1
-    for the melody. States are `product(range(k), repeat=3)` over the generated voices, so
-    (S, S) is (k, k, k, k, k, k). Every term depends on one or two voices' candidates only:
-    it is worked out on small per-step tables and broadcast over the other voices - much
-    less work than comparing every pair of voicings.
+    for the melody. States are `product(range(k), repeat=3)` over the generated voices.
+    Every term depends on one or two voices' candidates only, so it is worked out on small
+    per-step tables, one per pair of generated voices, and only their sum is spread over
+    all pairs of states - much less work than comparing every pair of voicings.
     """
     note_w, leap_w, parallel_w = weights
-    t1 = len(cand[0]) - 1
-    move = [c[1:, None, :] - c[:-1, :, None] for c in cand]  # (T-1, n prev, n cur)
-    tables: dict[tuple, np.ndarray] = {}  # generated voices involved -> (T-1, prev.., cur..)
+    c = np.stack([np.broadcast_to(x, (len(x), k)) for x in cand], 1)  # (T, 4 voices, k)
+    move = c[1:, :, None, :] - c[:-1, :, :, None]  # (T-1, 4, k prev, k cur)
+    step = np.abs(move)
+    alone = note_w * (step != 0) + leap_w * np.maximum(step - 7, 0)
 
-    def add(voices: tuple, table: np.ndarray):
-        tables[voices] = tables.get(voices, 0.0) + table
+    p, q = np.triu_indices(4, 1)  # the six voice pairs
+    iv = (c[:, p, :, None] - c[:, q, None, :]) % 12  # (T, 6, k_p, k_q)
+    sounding = (c[:, p, :, None] >= 0) & (c[:, q, None, :] >= 0)
+    perfect = np.where(((iv == 0) | (iv == 7)) & sounding, iv, -1)  # -1: no sounding P5/P8
+    parallel = parallel_w * (
+        (move[:, p, :, None, :, None] * move[:, q, None, :, None, :] > 0)
+        & (perfect[:-1, :, :, :, None, None] == perfect[1:, :, None, None, :, :])
+        & (perfect[:-1, :, :, :, None, None] >= 0)
+    )  # (T-1, 6, p prev, q prev, p cur, q cur)
 
-    for g in generated:
-        step = np.abs(move[g])
-        add((g,), note_w * (step != 0) + leap_w * np.maximum(step - 7, 0))
-    for p, q in zip(*np.triu_indices(4, 1)):
-        iv = (cand[p][:, :, None] - cand[q][:, None, :]) % 12  # (T, n_p, n_q)
-        on = (cand[p][:, :, None] >= 0) & (cand[q][:, None, :] >= 0)
-        perfect = ((iv == 0) | (iv == 7)) & on
-        parallel = (
-            (move[p][:, :, None, :, None] * move[q][:, None, :, None, :] > 0)
-            & (iv[:-1, :, :, None, None] == iv[1:, None, None, :, :])
-            & perfect[:-1, :, :, None, None]
-            & perfect[1:, None, None, :, :]
-        )  # (T-1, n_p prev, n_q prev, n_p cur, n_q cur); the melody's n is 1
-        voices = tuple(v for v in (p, q) if v in generated)
-        add(voices, parallel_w * parallel.reshape(t1, *[k] * (2 * len(voices))))
-    total = np.zeros((t1,) + (1,) * 6)
-    for voices, table in tables.items():
-        axes = [k if g in voices else 1 for g in generated]
-        total = total + table.reshape(t1, *axes, *axes)
-    return np.broadcast_to(total, (t1,) + (k,) * 6).reshape(t1, k**3, k**3)
+    # One table per pair (a, b) of generated voices, over (a prev, b prev, a cur, b cur).
+    g = {v: i for i, v in enumerate(generated)}
+    one = [alone[:, v] for v in generated]  # (T-1, prev, cur) per generated voice
+    two = {}
+    for n, (vp, vq) in enumerate(zip(p, q)):
+        if vp in g and vq in g:
+            two[g[vp], g[vq]] = parallel[:, n]
+        elif vq in g:  # the melody's candidates are all alike: its first stands for all
+            one[g[vq]] = one[g[vq]] + parallel[:, n, 0, :, 0, :]
+        else:
+            one[g[vp]] = one[g[vp]] + parallel[:, n, :, 0, :, 0]
+    two[0, 1] = two[0, 1] + one[0][:, :, None, :, None] + one[1][:, None, :, None, :]
+    two[0, 2] = two[0, 2] + one[2][:, None, :, None, :]
+    return sum(_spread(table, 3 - a - b, k) for (a, b), table in two.items())
+
+
+def _spread(table: np.ndarray, missing: int, k: int) -> np.ndarray:
+    """A pair's table (T-1, prev, prev, cur, cur) -> (T-1, S cur, S prev), the same for
+    every candidate of the third voice (`missing`: its place among the three). Built by
+    np.repeat on flat views: broadcasting a sum over the 7-d (T-1, k, ..., k) view is
+    many times slower here."""
+    t = len(table)
+    x = table.transpose(0, 3, 4, 1, 2)  # current state first
+    x = np.repeat(x.reshape(t * k**missing, 1, -1), k, 1)
+    x = np.repeat(x.reshape(t * k ** (3 + missing), 1, -1), k, 1)
+    return x.reshape(t, k**3, k**3)
 
 
 def syllable_onsets(pitches: np.ndarray, melody: Voices, voice: int) -> np.ndarray:

@@ -109,8 +109,8 @@ def test_transition_costs_equal_comparing_every_pair_of_voicings():
             for j, sj in enumerate(states):
                 a, b = voicing(t, si), voicing(t + 1, sj)
                 moves = [abs(b[g] - a[g]) for g in others]
-                assert notes[t, i, j] == sum(m != 0 for m in moves)
-                assert leaps[t, i, j] == sum(max(m - 7, 0) for m in moves)
+                assert notes[t, j, i] == sum(m != 0 for m in moves)
+                assert leaps[t, j, i] == sum(max(m - 7, 0) for m in moves)
                 par = 0
                 for p in range(4):
                     for q in range(p + 1, 4):
@@ -118,5 +118,5 @@ def test_transition_costs_equal_comparing_every_pair_of_voicings():
                         iv_a, iv_b = (a[p] - a[q]) % 12, (b[p] - b[q]) % 12
                         same_way = (b[p] - a[p]) * (b[q] - a[q]) > 0
                         par += sound and same_way and iv_a == iv_b and iv_a in (0, 7)
-                assert parallels[t, i, j] == par, (t, si, sj)
+                assert parallels[t, j, i] == par, (t, si, sj)
     assert parallels.max() > 0 and leaps.max() > 0, "the case exercises every term"
