@@ -125,16 +125,17 @@ def _layer_macs(model) -> dict[str, int]:
 
 
 def _fused_fraction(model) -> dict[str, float]:
-    """For each conv that `fused_forward` runs as sub-pixel convolutions, the share of its
+    """For each conv that `fused_forward` runs as a transposed convolution, the share of its
     multiply-adds that it still does (25/64 for a 4x4 kernel)."""
-    from bachgan.model import _fusable, _phase_taps
+    from bachgan.model import _fusable, _scatter_taps
 
     producer = {id(layer.output): layer for layer in model.layers}
     out = {}
     for layer in model.layers:
         if _fusable(producer.get(id(getattr(layer, "input", None))), layer):
             kh, kw = layer.kernel_size
-            taps = sum(len(m) for _, m in _phase_taps(kh)) * sum(len(m) for _, m in _phase_taps(kw))
+            # each low-res pixel scatters a K x K kernel where the conv read 4 kh x kw taps
+            taps = len(_scatter_taps(kh)[0]) * len(_scatter_taps(kw)[0])
             out[layer.name] = taps / (4 * kh * kw)
     return out
 
@@ -152,7 +153,7 @@ def iteration_flops(preset) -> dict:
     times 2 FLOPs per multiply-add and the batch. Elementwise ops, BatchNorm and Adam are
     left out (about 1%). `nominal` uses the seed's layers (this is the useful work of the
     reference and of the optimized step alike); `executed` counts the optimized step's
-    decoder as it runs, sub-pixel convolutions reading 25 of every 64 taps.
+    decoder as it runs, transposed convolutions doing 25 of every 64 multiply-adds.
     """
     from bachgan.model import build_critic, build_generator
 

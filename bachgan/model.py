@@ -95,51 +95,40 @@ def gradient_penalty(critic, real, fake, cond, voice, alpha):
 # ---------------------------------------------------------------- training-time generator
 
 
-def _phase_taps(kernel_size: int):
-    """Nearest 2x upsampling then a stride-1 'same' conv, one axis at a time: output position
-    2m + r reads the low-res rows m + offset, with several taps landing on the same row.
+def _scatter_taps(kernel_size: int) -> tuple[np.ndarray, int]:
+    """Nearest 2x upsampling then a stride-1 'same' conv, along one axis, seen from the
+    low-resolution side. Tap t of output 2m + r reads upsampled row 2m + r - before + t,
+    i.e. low-res row i = m + o with o = (r - before + t) // 2: row i adds into output
+    2i + d with d = r - 2o, and several taps land on the same d.
 
-    Returns, per phase r in (0, 1), (first offset, matrix (n_offsets, kernel_size)) whose
-    row j sums the taps that read offset first + j. For the seed's 4 taps: phase 0 reads
-    offsets -1, 0, 1 with taps (t0, t1 + t2, t3), phase 1 reads 0, 1 with (t0 + t1, t2 + t3).
+    Returns a (K, kernel_size) 0/1 matrix whose row d - min(d) sums the taps landing at d,
+    and the crop -min(d). For the seed's 4 taps, d = -2..2 gets (t3, t2 + t3, t1 + t2,
+    t0 + t1, t0): 25 multiply-adds per 4 outputs in 2-d, where the conv did 64.
     """
     before = (kernel_size - 1) // 2  # TensorFlow's 'same' pads the smaller half first
-    phases = []
-    for r in (0, 1):
-        offsets = [(r - before + t) // 2 for t in range(kernel_size)]
-        first = min(offsets)
-        taps = np.zeros((max(offsets) - first + 1, kernel_size), np.float32)
-        taps[np.array(offsets) - first, np.arange(kernel_size)] = 1.0
-        phases.append((first, taps))
-    return phases
+    lands = [(r - 2 * ((r - before + t) // 2), t) for r in (0, 1) for t in range(kernel_size)]
+    lo = min(d for d, _ in lands)
+    matrix = np.zeros((max(d for d, _ in lands) - lo + 1, kernel_size), np.float32)
+    for d, t in lands:
+        matrix[d - lo, t] = 1.0
+    return matrix, -lo
 
 
-def _subpixel_conv(conv, x):
-    """conv(UpSampling2D(2)(x)) without upsampling: four small convolutions on x, one per
-    output phase, with the conv's kernel taps summed where they read the same input pixel.
+def _upsample_conv(conv, x):
+    """conv(UpSampling2D(2)(x)) as one stride-2 transposed convolution of x, whose kernel
+    sums the conv's taps that read the same low-resolution pixel.
 
     The same linear map (the sums are exact in real arithmetic; in float only rounding
-    differs), with 25/64 of the multiply-adds for a 4x4 kernel; `conv`'s variables are used
+    differs), with 25/64 of the multiply-adds for a 4x4 kernel, in one op (four sub-pixel
+    convolutions and their interleaving did the same work, slower). `conv`'s variables are used
     directly, so gradients and checkpoints are those of the layer.
     """
-    kh, kw = conv.kernel_size
-    rows, cols = _phase_taps(kh), _phase_taps(kw)
-    lo_h, lo_w = max(0, -rows[0][0]), max(0, -cols[0][0])
-    hi_h = max(f + len(m) - 1 for f, m in rows)
-    hi_w = max(f + len(m) - 1 for f, m in cols)
-    h, w = tf.shape(x)[1], tf.shape(x)[2]
-    padded = tf.pad(x, [[0, 0], [lo_h, max(0, hi_h)], [lo_w, max(0, hi_w)], [0, 0]])
-    phase_rows = []
-    for fy, my in rows:
-        phase_cols = []
-        for fx, mx in cols:
-            kernel = tf.einsum("ot,pu,tuic->opic", my, mx, conv.kernel)
-            window = padded[:, fy + lo_h : fy + lo_h + h + len(my) - 1]
-            window = window[:, :, fx + lo_w : fx + lo_w + w + len(mx) - 1]
-            phase_cols.append(tf.nn.conv2d(window, kernel, 1, "VALID"))
-        phase_rows.append(tf.stack(phase_cols, 3))  # (B, H, W, 2, C)
-    y = tf.stack(phase_rows, 2)  # (B, H, 2, W, 2, C)
-    y = tf.reshape(y, [tf.shape(x)[0], 2 * h, 2 * w, conv.filters])
+    (my, crop_h), (mx, crop_w) = (_scatter_taps(k) for k in conv.kernel_size)
+    kernel = tf.einsum("jt,lu,tuic->jlci", my, mx, conv.kernel)  # (K, K, out, in)
+    n, h, w = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
+    full = [n, 2 * h + len(my) - 2, 2 * w + len(mx) - 2, conv.filters]
+    y = tf.nn.conv2d_transpose(x, kernel, full, 2, "VALID")
+    y = y[:, crop_h : crop_h + 2 * h, crop_w : crop_w + 2 * w]
     if conv.use_bias:
         y = y + conv.bias
     return conv.activation(y)
@@ -194,7 +183,7 @@ def _run_layers(model: keras.Model, inputs, training: bool, replace):
 
 def fused_forward(model: keras.Model, inputs, training: bool):
     """The model's output, with each UpSampling2D(2) -> Conv2D pair (the generator's decoder)
-    computed as one `_subpixel_conv`: same layers, variables and BatchNorm updates, about
+    computed as one `_upsample_conv`: same layers, variables and BatchNorm updates, about
     45% of the generator's multiply-adds at the seed size. Other layers run as they are."""
     if not _single_use_graph(model):
         return model(inputs, training=training)
@@ -215,7 +204,7 @@ def fused_forward(model: keras.Model, inputs, training: bool):
         if id(layer) in absorbed:
             return lambda x: x  # the fused conv reads the low-resolution input itself
         if id(layer) in fused:
-            return lambda x: _subpixel_conv(layer, x)
+            return lambda x: _upsample_conv(layer, x)
         return None
 
     return _run_layers(model, inputs, training, replace)
@@ -283,7 +272,7 @@ class WGANGP(keras.Model):
     def critic_step(self, real, cond, voice):
         """One critic update: the seed's math (same losses up to float rounding), less work.
 
-        - the fakes come from `fused_forward` (decoder upsample+conv as sub-pixel convs);
+        - the fakes come from `fused_forward` (decoder upsample+conv as transposed convs);
         - D(real) and D(fake) are one critic call on the stacked batch: the critic has no
           batch-dependent layer, so each row scores as it would alone;
         - the penalty is `lean_gradient_penalty`: no second-order pass through the forward
