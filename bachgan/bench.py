@@ -10,7 +10,8 @@ shared machine slows both alike; medians are reported, with process CPU seconds 
 seconds because CPU time is less sensitive to other processes on the machine.
 
 FLOPs are counted analytically from the layer shapes (`iteration_flops`), and the peak is
-measured with a float32 matmul (`matmul_peak`), next to cores x clock x 32 FLOP/cycle.
+measured with a float32 matmul and convolution (`compute_peak`), next to cores x clock x 32
+FLOP/cycle.
 
 App: the shipped model (or `checkpoint`) in this process: load time, harmonize latency for
 a 2-bar melody (one window, batch 1) and a 17-bar melody (16 windows in one batch), the
@@ -77,67 +78,95 @@ def theoretical_peak_gflops(info: dict) -> float | None:
     return round(info["usable_cores"] * info["mhz"] / 1000 * 32, 1)
 
 
-def matmul_peak(n: int = 1536, reps: int = 4, rounds: int = 3) -> dict:
-    """Float32 matmul throughput, the practical peak for conv-heavy work on this CPU.
-
-    Best round of wall-clock GFLOP/s, and GFLOP per CPU-second x usable cores: the latter is
-    what all cores would give if nothing else ran, so it stays honest on a shared machine.
-    """
-    import tensorflow as tf
-
-    a = tf.random.normal((n, n))
-    f = tf.function(lambda x: tf.matmul(x, x))
-    f(a).numpy()
-    flops = 2 * n**3 * reps
+def _throughput(fn, flops: float, reps: int, rounds: int) -> tuple[float, float]:
+    """Best round of (wall-clock GFLOP/s, GFLOP per CPU-second) of `reps` calls of `fn`,
+    each doing `flops`."""
+    fn().numpy()
     wall, cpu = [], []
     for _ in range(rounds):
         t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(reps):
-            out = f(a)
+            out = fn()
         out.numpy()
-        wall.append(flops / (time.perf_counter() - t0) / 1e9)
-        cpu.append(flops / max(time.process_time() - c0, 1e-9) / 1e9)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "matmul_gflops_wall": round(max(wall), 1),
-        "matmul_gflops_per_cpu_s": round(max(cpu), 1),
-        "peak_gflops_estimate": round(max(cpu) * cores, 1),
+        flops_done = flops * reps
+        wall.append(flops_done / (time.perf_counter() - t0) / 1e9)
+        cpu.append(flops_done / max(time.process_time() - c0, 1e-9) / 1e9)
+    return max(wall), max(cpu)
+
+
+def _taps_inside(size: int, k: int, stride: int = 1) -> int:
+    """(output position, tap) pairs of a 'same' conv along one axis that read the input,
+    not its zero padding (which oneDNN skips, so it must not count as work)."""
+    out = -(-size // stride)
+    before = max((out - 1) * stride + k - size, 0) // 2
+    return sum(0 <= o * stride - before + t < size for o in range(out) for t in range(k))
+
+
+def compute_peak(rounds: int = 3) -> dict:
+    """Float32 throughput of the two kernels training runs on, a large matmul and a large
+    4x4 convolution (oneDNN's, which beats the matmul here); the better one is the
+    practical peak. Only multiply-adds that read real input count.
+
+    GFLOP per CPU-second x usable cores is what all cores would give if nothing else ran,
+    so the estimate stays honest on a shared machine.
+    """
+    import tensorflow as tf
+
+    n = 1536
+    a = tf.random.normal((n, n))
+    matmul = tf.function(lambda: tf.matmul(a, a))
+    batch, h, w, c = 16, 32, 64, 256
+    x = tf.random.normal((batch, h, w, c))
+    k = tf.random.normal((4, 4, c, c))
+    conv = tf.function(lambda: tf.nn.conv2d(x, k, 1, "SAME"))
+    conv_flops = 2 * batch * _taps_inside(h, 4) * _taps_inside(w, 4) * c * c
+    kinds = {
+        "matmul": _throughput(matmul, 2 * n**3, 4, rounds),
+        "conv": _throughput(conv, conv_flops, 2, rounds),
     }
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    out = {}
+    for kind, (wall, cpu) in kinds.items():
+        out[f"{kind}_gflops_wall"] = round(wall, 1)
+        out[f"{kind}_gflops_per_cpu_s"] = round(cpu, 1)
+    out["peak_gflops_estimate"] = round(max(cpu for _, cpu in kinds.values()) * cores, 1)
+    return out
 
 
 # ---------------------------------------------------------------- FLOPs
 
 
-def _layer_macs(model) -> dict[str, int]:
+def _layer_macs(model, fused: bool = False, inside: bool = False) -> dict[str, int]:
     """Multiply-adds per sample of each Conv2D/Dense layer of a functional model, by name
-    (in `model.layers` order, so the first is the conv reading the model's inputs)."""
+    (in `model.layers` order, so the first is the conv reading the model's inputs).
+
+    Dense count by default (every tap of every output, as the layer shapes say); `inside`
+    counts only taps that read the input, not the padding; `fused` counts each decoder conv
+    as `fused_forward` runs it: one transposed convolution, K x K taps per low-res pixel and
+    no padding (a 4x4 conv: 25 where the upsampled conv had 64).
+    """
     from keras import layers
 
-    macs = {}
-    for layer in model.layers:
-        if isinstance(layer, layers.Conv2D):
-            kh, kw = layer.kernel_size
-            _, h, w, c_out = layer.output.shape
-            macs[layer.name] = h * w * c_out * kh * kw * layer.input.shape[-1] // layer.groups
-        elif isinstance(layer, layers.Dense):
-            macs[layer.name] = layer.input.shape[-1] * layer.units
-    return macs
-
-
-def _fused_fraction(model) -> dict[str, float]:
-    """For each conv that `fused_forward` runs as a transposed convolution, the share of its
-    multiply-adds that it still does (25/64 for a 4x4 kernel)."""
     from bachgan.model import _fusable, _scatter_taps
 
     producer = {id(layer.output): layer for layer in model.layers}
-    out = {}
+    macs = {}
     for layer in model.layers:
-        if _fusable(producer.get(id(getattr(layer, "input", None))), layer):
-            kh, kw = layer.kernel_size
-            # each low-res pixel scatters a K x K kernel where the conv read 4 kh x kw taps
-            taps = len(_scatter_taps(kh)[0]) * len(_scatter_taps(kw)[0])
-            out[layer.name] = taps / (4 * kh * kw)
-    return out
+        if isinstance(layer, layers.Conv2D):
+            (kh, kw), (sh, sw) = layer.kernel_size, layer.strides
+            _, h_in, w_in, c_in = layer.input.shape
+            _, h, w, c_out = layer.output.shape
+            channels = c_in * c_out // layer.groups
+            if fused and _fusable(producer.get(id(layer.input)), layer):
+                taps = h_in * w_in * len(_scatter_taps(kh)[0]) * len(_scatter_taps(kw)[0]) // 4
+            elif inside:
+                taps = _taps_inside(h_in, kh, sh) * _taps_inside(w_in, kw, sw)
+            else:
+                taps = h * w * kh * kw
+            macs[layer.name] = taps * channels
+        elif isinstance(layer, layers.Dense):
+            macs[layer.name] = layer.input.shape[-1] * layer.units
+    return macs
 
 
 def iteration_flops(preset) -> dict:
@@ -151,29 +180,31 @@ def iteration_flops(preset) -> dict:
       generator step: G forward, weight and input gradients 3g - g1; D forward and input
         gradient 2c
     times 2 FLOPs per multiply-add and the batch. Elementwise ops, BatchNorm and Adam are
-    left out (about 1%). `nominal` uses the seed's layers (this is the useful work of the
-    reference and of the optimized step alike); `executed` counts the optimized step's
-    decoder as it runs, transposed convolutions doing 25 of every 64 multiply-adds.
+    left out (about 1%).
+
+    `nominal`: the seed's maths, every tap dense (the issue's count); `nominal_inside`: the
+    same without the taps that read 'same' padding, which oneDNN skips - what the reference
+    really computes; `executed`: BachGAN's step, padding skipped, decoder fused.
     """
     from bachgan.model import build_critic, build_generator
 
     g_model, d_model = build_generator(preset), build_critic(preset)
-    g, d = _layer_macs(g_model), _layer_macs(d_model)
-    g_total, c_total = sum(g.values()), sum(d.values())
-    g1, c1 = next(iter(g.values())), next(iter(d.values()))
-    g_fused = g_total - sum(g[k] * (1 - f) for k, f in _fused_fraction(g_model).items())
     k, b = preset.critic_steps, preset.batch_size
 
-    def per_iteration(gen: float) -> int:
-        critic = gen + 10 * c_total - 2 * c1
-        generator = 3 * gen - g1 + 2 * c_total
+    def per_iteration(**count) -> int:
+        g, d = _layer_macs(g_model, **count), _layer_macs(d_model, **count)
+        gen, crit = sum(g.values()), sum(d.values())
+        g1, c1 = next(iter(g.values())), next(iter(d.values()))
+        critic = gen + 10 * crit - 2 * c1
+        generator = 3 * gen - g1 + 2 * crit
         return int(2 * b * (k * critic + generator))
 
     return {
-        "nominal": per_iteration(g_total),
-        "executed": per_iteration(g_fused),
-        "generator_forward_macs_per_sample": g_total,
-        "critic_forward_macs_per_sample": c_total,
+        "nominal": per_iteration(),
+        "nominal_inside": per_iteration(inside=True),
+        "executed": per_iteration(inside=True, fused=True),
+        "generator_forward_macs_per_sample": sum(_layer_macs(g_model).values()),
+        "critic_forward_macs_per_sample": sum(_layer_macs(d_model).values()),
     }
 
 
@@ -425,7 +456,7 @@ def run_bench(preset=None, iterations: int = 3, checkpoint=None, reference=None)
     times = {k: v for k, v in train["iteration_s"].items() if k != "reference"}
     best = min(times, key=times.get)
     flops = iteration_flops(get_preset(name))
-    peak = matmul_peak()
+    peak = compute_peak()
     step_s = times[best]
     out.update(
         train_preset=name,
@@ -434,17 +465,21 @@ def run_bench(preset=None, iterations: int = 3, checkpoint=None, reference=None)
         train_iteration_cpu_s=train["iteration_cpu_s"][best],
         samples_per_s=round(train["batch_size"] * train["critic_steps"] / step_s, 2),
         flops_per_iteration=flops["nominal"],
+        flops_per_iteration_inside=flops["nominal_inside"],
         flops_per_iteration_executed=flops["executed"],
         flops_method="analytic: conv/dense multiply-adds from layer shapes (see iteration_flops)",
-        achieved_gflops=round(flops["nominal"] / step_s / 1e9, 1),
-        achieved_gflops_per_cpu_s=round(flops["nominal"] / train["iteration_cpu_s"][best] / 1e9, 1),
+        achieved_gflops=round(flops["nominal_inside"] / step_s / 1e9, 1),
+        achieved_gflops_per_cpu_s=round(
+            flops["nominal_inside"] / train["iteration_cpu_s"][best] / 1e9, 1
+        ),
         peak_gflops_estimate=peak["peak_gflops_estimate"],
         peak_gflops_theoretical=theoretical_peak_gflops(info),
         peak_method=(
-            "float32 matmul GFLOP per CPU-second x usable cores (robust to other processes); "
+            "float32 GFLOP per CPU-second x usable cores (robust to other processes) of the "
+            "better of a large matmul and a large 4x4 convolution (padding taps not counted); "
             "theoretical = cores x clock x 32 FLOP/cycle"
         ),
-        bound_iteration_s=round(flops["nominal"] / peak["peak_gflops_estimate"] / 1e9, 2),
+        bound_iteration_s=round(flops["nominal_inside"] / peak["peak_gflops_estimate"] / 1e9, 2),
         bound_iteration_s_executed=round(flops["executed"] / peak["peak_gflops_estimate"] / 1e9, 2),
         training=train,
         matmul=peak,
@@ -464,8 +499,12 @@ def run_bench(preset=None, iterations: int = 3, checkpoint=None, reference=None)
         "times are medians; the reference and optimized iterations are interleaved",
         "train_iteration_s is the faster XLA mode (train_iteration_jit; both in training."
         "iteration_s); `python -m bachgan train` compiles with XLA only when given --jit",
-        "achieved_gflops counts the seed's FLOPs (flops_per_iteration, the useful work); the "
-        "optimized step executes flops_per_iteration_executed; bound_iteration_s* = FLOPs / peak",
+        "flops_per_iteration: the seed's maths counted densely, as the issue does; "
+        "flops_per_iteration_inside: the same without taps that read 'same' padding (oneDNN "
+        "skips them), the work the reference really does; flops_per_iteration_executed: "
+        "BachGAN's step, padding skipped and decoder fused; achieved_gflops = "
+        "flops_per_iteration_inside / time (the useful work); bound_iteration_s = "
+        "flops_per_iteration_inside / peak, bound_iteration_s_executed = executed / peak",
         "the machine may be shared: see machine.load_average_* and compare the *_cpu_s keys",
         "harmonize: a 2-bar melody (one window, batch 1) through Harmonizer.harmonize, clean-up "
         "included; harmonize_batch16: a 17-bar melody (16 overlapping windows in one generator "
@@ -540,19 +579,22 @@ def _training_rows(r: dict, add) -> None:
         add(f"`{name}` iteration with XLA (`--jit`)", "—", _s(its["xla"]))
     if "reference" in its:
         add(
-            f"`{name}` FLOPs per iteration: the seed's maths / executed by BachGAN's step",
+            f"`{name}` FLOPs per iteration: the seed's maths counted densely / without "
+            "padding taps / executed by BachGAN's step",
             "—",
             f"{r['flops_per_iteration'] / 1e9:,.0f} / "
+            f"{r['flops_per_iteration_inside'] / 1e9:,.0f} / "
             f"{r['flops_per_iteration_executed'] / 1e9:,.0f} GFLOP",
         )
         add(
-            "CPU peak (float32 matmul) / iteration time at that peak (seed maths, executed)",
+            "CPU peak (float32, best of matmul and conv) / iteration time at that peak "
+            "(seed maths without padding, executed)",
             "—",
             f"{r['peak_gflops_estimate']:g} GFLOP/s / {_s(r['bound_iteration_s'])}, "
             f"{_s(r['bound_iteration_s_executed'])}",
         )
         mine = r["flops_per_iteration_executed"] / its["no_xla"] / 1e9
-        theirs = r["flops_per_iteration"] / its["reference"] / 1e9
+        theirs = r["flops_per_iteration_inside"] / its["reference"] / 1e9
         add(
             "FLOP rate executed: BachGAN's step / the reference",
             "—",

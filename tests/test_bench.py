@@ -98,7 +98,19 @@ def test_iteration_flops_at_the_seed_size():
     """About 1.7 TFLOP an iteration, as the issue says; the fused decoder does less."""
     flops = iteration_flops(get_preset("seed"))
     assert 1.5e12 < flops["nominal"] < 1.8e12
+    assert flops["executed"] < flops["nominal_inside"] < flops["nominal"]
     assert flops["executed"] < 0.75 * flops["nominal"]
+
+
+@pytest.mark.parametrize("size,k,stride", [(32, 4, 2), (4, 4, 2), (2, 4, 1), (16, 4, 1), (9, 3, 2)])
+def test_taps_inside_counts_what_a_conv_of_ones_reads(size, k, stride):
+    """A 'same' conv of an all-ones input with an all-ones kernel sums, at each output, the
+    taps that read the input rather than padding: its total is the count we use."""
+    from bachgan.bench import _taps_inside
+
+    ones = tf.ones((1, size, size, 1))
+    read = tf.nn.conv2d(ones, tf.ones((k, k, 1, 1)), stride, "SAME")
+    assert _taps_inside(size, k, stride) ** 2 == int(tf.reduce_sum(read))
 
 
 @pytest.fixture
