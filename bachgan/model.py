@@ -266,6 +266,14 @@ class WGANGP(keras.Model):
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)
 
+    def _generate(self, inputs):
+        """The generator in training mode: with the decoder fused (`fused_forward`), except
+        under XLA, which fuses upsampling into the conv itself and runs the transposed
+        convolution several times slower on CPU (`bench`)."""
+        if self.jit_compile:
+            return self.generator(inputs, training=True)
+        return fused_forward(self.generator, inputs, training=True)
+
     def _replica_scale(self):
         return 1.0 / tf.distribute.get_strategy().num_replicas_in_sync
 
@@ -282,7 +290,7 @@ class WGANGP(keras.Model):
         """
         p, n = self.preset, tf.shape(real)[0]
         z = sample_z(n, p, rng=self.rng)
-        fake = fused_forward(self.generator, [cond, z, voice], training=True)
+        fake = self._generate([cond, z, voice])
         alpha = self.rng.uniform((n, 1, 1, 1))
         both = lambda a, b: tf.concat([a, b], 0)  # noqa: E731
         with tf.GradientTape() as tape:
@@ -301,7 +309,7 @@ class WGANGP(keras.Model):
         """One generator update through `fused_forward`; the critic call is unchanged."""
         z = sample_z(tf.shape(cond)[0], self.preset, rng=self.rng)
         with tf.GradientTape() as tape:
-            fake = fused_forward(self.generator, [cond, z, voice], training=True)
+            fake = self._generate([cond, z, voice])
             loss = -tf.reduce_mean(self.critic([fake, cond, voice], training=True))
             scaled = loss * self._replica_scale()
         grads = tape.gradient(scaled, self.generator.trainable_variables)
