@@ -46,7 +46,7 @@ DEMO_TUNE = "Ode to Joy (Beethoven)"
 
 
 def home():
-    from bachgan import app_state as app
+    import app_state as app
 
     st.title("BachGAN")
     st.markdown(

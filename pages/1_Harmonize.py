@@ -7,7 +7,7 @@ import random
 
 import streamlit as st
 
-from bachgan import app_state as app
+import app_state as app
 from bachgan.melody import (
     BUILTIN_TUNES,
     LIMITS,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bachgan import app_state as app
+import app_state as app
 from bachgan import curves, runs
 from bachgan.plots import pianoroll_figure
 from bachgan.presets import PRESETS

@@ -13,7 +13,7 @@ import random
 import numpy as np
 import streamlit as st
 
-from bachgan import app_state as app
+import app_state as app
 from bachgan.melody import BUILTIN_TUNES, MelodyError, melody_from_text
 from bachgan.midi import to_midi_bytes
 from bachgan.plots import interpolation_figure, pianoroll_figure

@@ -204,7 +204,7 @@ def test_favourites_zip_holds_midi_files_and_seeds():
     import json
     import zipfile
 
-    from bachgan.app_state import favourites_zip
+    from app_state import favourites_zip
 
     favs = [{"label": "Old Hundredth, seed 3", "seed": 3, "z": [[0.5]], "midi": b"MThd..."}]
     with zipfile.ZipFile(io.BytesIO(favourites_zip(favs))) as z:

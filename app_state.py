@@ -1,7 +1,7 @@
 """Streamlit-side helpers shared by the pages: cached model, Bach's figures, audio, state.
 
-This is the one module of bachgan/ that imports streamlit; it holds caching and session
-state only. Music and ML stay in the rest of the library.
+It sits beside streamlit_app.py, not in bachgan/: the library never imports streamlit.
+This module holds caching and session state only; music and ML stay in the library.
 
 - The model is loaded once per process and model choice (`st.cache_resource`).
 - Bach's reference figures are computed in a background thread, so no page waits for the
