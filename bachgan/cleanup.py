@@ -186,8 +186,8 @@ def _spread(table: np.ndarray, missing: int, k: int) -> np.ndarray:
     many times slower here."""
     t = len(table)
     x = table.transpose(0, 3, 4, 1, 2)  # current state first
-    x = np.repeat(x.reshape(t * k**missing, 1, -1), k, 1)
-    x = np.repeat(x.reshape(t * k ** (3 + missing), 1, -1), k, 1)
+    x = np.repeat(x.reshape(t * k**missing, 1, k ** (4 - missing)), k, 1)
+    x = np.repeat(x.reshape(t * k ** (3 + missing), 1, k ** (2 - missing)), k, 1)
     return x.reshape(t, k**3, k**3)
 
 

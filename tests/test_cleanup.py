@@ -32,6 +32,16 @@ def test_follows_the_generator_when_it_writes_good_chorale():
     assert out.pitches[:, 0].tolist() == melody.pitches[:, 0].tolist()
 
 
+def test_a_melody_of_one_sounding_step_gets_one_chord():
+    """No step to move between: the lattice has no transitions, and the chord is the
+    generator's (a short upload or a one-note tune must not crash the clean-up)."""
+    melody = Voices.from_pitches(np.array([-1, 72, -1, -1]))
+    wish = {1: [67] * 4, 2: [64] * 4, 3: [48] * 4}
+    out = cleanup.voice_lead(scores(4, wish), melody, 0, LOW)
+    assert out.pitches[1].tolist() == [72, 67, 64, 48]
+    assert (out.pitches[[0, 2, 3]] == -1).all()
+
+
 def test_avoids_parallel_fifths_the_generator_prefers():
     # Soprano C5 -> D5. The generator's first choice moves alto F4 -> G4 and bass
     # F3 -> G3 (parallel fifths with the soprano); its second choices hold the alto
