@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -279,14 +280,24 @@ class RunInfo:
         return {
             "run": self.name,
             "state": self.effective_state,
-            "progress": f"{self.iteration}/{self.iterations}" if self.iterations else "",
+            "progress": f"{self.iteration:,} / {self.iterations:,}" if self.iterations else "",
             "preset": self.preset,
             "device": self.device,
-            "started": self.started,
-            "updated": self.updated,
+            "started": readable_time(self.started),
+            "updated": readable_time(self.updated),
             "ETA": format_seconds(self.eta_seconds) if self.running else "",
             "model saved": self.has_export,
         }
+
+
+def readable_time(stamp: str) -> str:
+    """status.json's ISO time ('2026-11-26T12:17:50+0000') as '26 Nov 2026 12:17 UTC';
+    anything unparsable is shown as it is."""
+    try:
+        when = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S%z")
+    except (TypeError, ValueError):
+        return stamp or ""
+    return f"{when:%d %b %Y %H:%M} {when.tzname() or ''}".strip()
 
 
 def format_seconds(s: float | None) -> str:

@@ -338,3 +338,18 @@ def test_stop_then_resume(env):
     info = runs.wait(name, timeout=180)
     assert info.state == "finished" and info.iteration == done + 2
     assert [r["iteration"] for r in runs.read_metrics(name)] == list(range(1, done + 3))
+
+
+def test_runs_table_shows_times_and_progress_for_people():
+    """status.json keeps ISO times (a contract); the table shows them readably, and leaves
+    anything it cannot parse as written."""
+    assert runs.readable_time("2026-11-26T12:17:50+0000") == "26 Nov 2026 12:17 UTC"
+    assert runs.readable_time("2026-11-26T12:17:50+0100") == "26 Nov 2026 12:17 UTC+01:00"
+    assert runs.readable_time("yesterday") == "yesterday"
+    assert runs.readable_time("") == ""
+    info = runs.RunInfo(
+        "a", "stopped", "stopped", iteration=4041, iterations=20000, started=train.now()
+    )
+    row = info.row()
+    assert row["progress"] == "4,041 / 20,000"
+    assert row["started"] == runs.readable_time(info.started) != info.started
