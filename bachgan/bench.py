@@ -348,7 +348,7 @@ def _peak_rss_mb() -> float:
 
 def bench_app(checkpoint=None, reps: int = 30, audio_reps: int = 7) -> dict:
     """Harmonize and click-to-audio latencies with a loaded model, in this process."""
-    from bachgan import audio, midi
+    from bachgan import audio, cleanup, midi
     from bachgan.sampling import Harmonizer, default_checkpoint
 
     path = Path(checkpoint) if checkpoint else default_checkpoint()
@@ -384,6 +384,11 @@ def bench_app(checkpoint=None, reps: int = 30, audio_reps: int = 7) -> dict:
             lambda c=cond, zz=zs: h._run(c, zz, np.full(len(c), voice)), reps
         )
         out[f"generator_batch{n}_p50_ms"], out[f"generator_batch{n}_p95_ms"] = p50, p95
+    # the clean-up alone, on the scores harmonize hands it
+    raw = h.harmonize(two, voice, seed=0, raw=True).raw_roll
+    out["cleanup_p50_ms"], out["cleanup_p95_ms"] = _percentiles_ms(
+        lambda: cleanup.voice_lead(raw, two, voice, p.low), reps
+    )
     synth = {}
 
     def click(melody, full):
@@ -508,7 +513,8 @@ def run_bench(preset=None, iterations: int = 3, checkpoint=None, reference=None)
         "the machine may be shared: see machine.load_average_* and compare the *_cpu_s keys",
         "harmonize: a 2-bar melody (one window, batch 1) through Harmonizer.harmonize, clean-up "
         "included; harmonize_batch16: a 17-bar melody (16 overlapping windows in one generator "
-        "batch); generator_batchN: the generator call alone; click_to_audio: harmonize + "
+        "batch); generator_batchN: the generator call alone; cleanup: the voice-leading "
+        "clean-up alone on the 2-bar window's scores; click_to_audio: harmonize + "
         "midi.to_midi_bytes + audio.render_wav as the app's player gets it (audio_preview), "
         "click_to_audio_full_quality: the same at full quality (audio_full_quality); both "
         "render in audio_processes fluidsynth processes at once",
@@ -616,6 +622,12 @@ def _app_rows(r: dict, add) -> None:
         "—",
         f"{_ms(r['generator_batch1_p50_ms'])} / {_ms(r['generator_batch16_p50_ms'])}",
     )
+    if "cleanup_p50_ms" in r:  # saved results from before this key still print
+        add(
+            "the clean-up alone, 2 bars: p50 / p95",
+            "—",
+            f"{_ms(r['cleanup_p50_ms'])} / {_ms(r['cleanup_p95_ms'])}",
+        )
     preview = r["audio_preview"].split(" (")[0]
     for bars, goal in ((2, "≤ 300 ms p50"), (16, "≤ 1 s p50")):
         add(

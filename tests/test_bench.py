@@ -41,6 +41,7 @@ APP_NUMBERS = (
     "harmonize_p95_ms",
     "harmonize_batch16_p50_ms",
     "harmonize_batch16_p95_ms",
+    "cleanup_p50_ms",
     "click_to_audio_2bars_p50_ms",
     "click_to_audio_16bars_p50_ms",
     "click_to_audio_full_quality_2bars_p50_ms",
