@@ -348,8 +348,8 @@ def _peak_rss_mb() -> float:
 
 def bench_app(checkpoint=None, reps: int = 30, audio_reps: int = 7) -> dict:
     """Harmonize and click-to-audio latencies with a loaded model, in this process."""
-    from bachgan import audio, cleanup, midi
-    from bachgan.sampling import Harmonizer, default_checkpoint
+    from bachgan import audio, midi
+    from bachgan.sampling import Harmonizer, decode, default_checkpoint
 
     path = Path(checkpoint) if checkpoint else default_checkpoint()
     rss_before = _rss_mb()
@@ -384,10 +384,10 @@ def bench_app(checkpoint=None, reps: int = 30, audio_reps: int = 7) -> dict:
             lambda c=cond, zz=zs: h._run(c, zz, np.full(len(c), voice)), reps
         )
         out[f"generator_batch{n}_p50_ms"], out[f"generator_batch{n}_p95_ms"] = p50, p95
-    # the clean-up alone, on the scores harmonize hands it
+    # the clean-up alone, as harmonize calls it on the scores it hands over
     raw = h.harmonize(two, voice, seed=0, raw=True).raw_roll
     out["cleanup_p50_ms"], out["cleanup_p95_ms"] = _percentiles_ms(
-        lambda: cleanup.voice_lead(raw, two, voice, p.low), reps
+        lambda: decode(raw, p, two, voice), reps
     )
     synth = {}
 

@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from bachgan.runs_io import atomic_write_json, complete_dirs, read_json
-from bachgan.train import TrainingBusy, lock_path, trained_seconds
+from bachgan.train import STATUS_TIME, TrainingBusy, lock_path, trained_seconds
+from bachgan.train import now as train_now
 from bachgan.voices import VOICE_NAMES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -294,7 +295,7 @@ def readable_time(stamp: str) -> str:
     """status.json's ISO time ('2026-11-26T12:17:50+0000') as '26 Nov 2026 12:17 UTC';
     anything unparsable is shown as it is."""
     try:
-        when = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S%z")
+        when = datetime.strptime(stamp, STATUS_TIME)
     except (TypeError, ValueError):
         return stamp or ""
     return f"{when:%d %b %Y %H:%M} {when.tzname() or ''}".strip()
@@ -673,7 +674,7 @@ def _spawn(run_dir: Path, extra: list[str], status_fields: dict) -> int:
     _children[proc.pid] = proc
     old = read_json(run_dir / "status.json", {})
     old = old if isinstance(old, dict) else {}
-    now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    now = train_now()
     atomic_write_json(
         run_dir / "status.json",
         {
@@ -703,7 +704,7 @@ def start(request: TrainRequest) -> str:
         run_dir = resolve_run(req.name, must_exist=False)
         if run_dir.exists():
             raise TrainRequestError([f"a run called {req.name!r} already exists"])
-        now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        now = train_now()
         _spawn(
             run_dir,
             req.args(),

@@ -92,8 +92,11 @@ def acquire_lock():
     return f
 
 
+STATUS_TIME = "%Y-%m-%dT%H:%M:%S%z"  # status.json's `started` and `updated`
+
+
 def now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    return time.strftime(STATUS_TIME)
 
 
 def device_name() -> str:
