@@ -487,7 +487,7 @@ def run_bench(preset=None, iterations: int = 3, checkpoint=None, reference=None)
         bound_iteration_s=round(flops["nominal_inside"] / peak["peak_gflops_estimate"] / 1e9, 2),
         bound_iteration_s_executed=round(flops["executed"] / peak["peak_gflops_estimate"] / 1e9, 2),
         training=train,
-        matmul=peak,
+        peak=peak,
         data_pipeline_batch_ms=data_pipeline_ms(get_preset(name)),
     )
     if reference:

@@ -135,19 +135,25 @@ class Harmonizer:
     """A loaded generator and everything needed to harmonize with it."""
 
     def __init__(self, checkpoint=None):
+        import tensorflow as tf
+
         from bachgan.export import load_generator
 
         self.generator, self.preset, self.card = load_generator(checkpoint or default_checkpoint())
-        self._predict = None
+        p = self.preset
+        # Traced once here, for any batch size, and called as a concrete function: a
+        # tf.function's per-call argument matching costs about as much as the clean-up.
+        self._predict = tf.function(
+            lambda c, z, v: self.generator([c, z, v], training=False)
+        ).get_concrete_function(
+            tf.TensorSpec((None, WINDOW_STEPS, p.n_pitches, 1), tf.float32),
+            tf.TensorSpec((None, *p.z_shape), tf.float32),
+            tf.TensorSpec((None,), tf.int32),
+        )
 
     def _run(self, cond, z, voice):
         import tensorflow as tf
 
-        if self._predict is None:
-            self._predict = tf.function(
-                lambda c, zz, v: self.generator([c, zz, v], training=False),
-                reduce_retracing=True,
-            )
         return self._predict(
             tf.constant(cond, tf.float32), tf.constant(z, tf.float32), tf.constant(voice, tf.int32)
         ).numpy()
