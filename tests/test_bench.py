@@ -39,6 +39,7 @@ APP_NUMBERS = (
     "model_load_s",
     "harmonize_p50_ms",
     "harmonize_p95_ms",
+    "harmonize_after_pause_p50_ms",
     "harmonize_batch16_p50_ms",
     "harmonize_batch16_p95_ms",
     "cleanup_p50_ms",
