@@ -308,7 +308,7 @@ def _fit(melody: Voices, voice: str | int, report: ImportReport) -> Voices:
 
     ks = [k for k in range(-5, 6) if notes.min() + 12 * k >= 0 and notes.max() + 12 * k <= 127]
     k = min(ks, key=lambda k: (outside(k), abs(k)))
-    where = f"the {voice} range ({_name(lo)}-{_name(hi)})"
+    where = f"the {voice} range ({note_name(lo)}-{note_name(hi)})"
     if k:
         way = "up" if k > 0 else "down"
         report.changes.append(
@@ -319,7 +319,8 @@ def _fit(melody: Voices, voice: str | int, report: ImportReport) -> Voices:
     return melody.transpose(12 * k) if k else melody
 
 
-def _name(pitch: int) -> str:
+def note_name(pitch: int) -> str:
+    """MIDI 60 -> 'C4', for messages."""
     return pretty_midi.note_number_to_name(pitch)
 
 
@@ -414,10 +415,11 @@ def melody_from_text(
     bar_starts: list[int] = [0]  # step where each bar written between bar lines begins
     bar_token = 1  # token that begins the current bar
     steps, tie_from = 4, None  # duration carried over; (token, pitch) a tie waits on
-    for i, tok in enumerate(tokens, 1):
+    length, cap = 0, (MAX_BARS + 1) * STEPS_PER_BAR  # past the cap steps are only counted,
+    for i, tok in enumerate(tokens, 1):  # so "too long" can say by how much
         if tok == "|":
-            _check_bar(len(bar_starts), len(pitches) - bar_starts[-1], tokens, bar_token, i)
-            bar_starts.append(len(pitches))
+            _check_bar(len(bar_starts), length - bar_starts[-1], tokens, bar_token, i)
+            bar_starts.append(length)
             bar_token = i + 1
             continue
         pitch, dur, tie = _parse_token(i, tok)
@@ -426,17 +428,17 @@ def melody_from_text(
             raise _token_error(
                 *tie_from[0], f"a tie (~) must lead to the same note, but the next is '{tok}'"
             )
-        pitches += [SILENT if pitch is None else pitch] * steps
-        onsets += [tie_from is None and pitch is not None] + [False] * (steps - 1)
+        length += steps
+        if length <= cap:
+            pitches += [SILENT if pitch is None else pitch] * steps
+            onsets += [tie_from is None and pitch is not None] + [False] * (steps - 1)
         tie_from = ((i, tok), pitch) if tie and pitch is not None else None
-        if len(pitches) > (MAX_BARS + 1) * STEPS_PER_BAR:
-            _whole_bars(len(pitches))
     if tie_from:
         raise _token_error(*tie_from[0], "a tie (~) at the end leads nowhere; remove it")
-    if len(bar_starts) > 1 and len(pitches) - bar_starts[-1] > STEPS_PER_BAR:
-        _check_bar(
-            len(bar_starts), len(pitches) - bar_starts[-1], tokens, bar_token, len(tokens) + 1
-        )
+    if len(bar_starts) > 1 and length - bar_starts[-1] > STEPS_PER_BAR:
+        _check_bar(len(bar_starts), length - bar_starts[-1], tokens, bar_token, len(tokens) + 1)
+    if length > cap:
+        _whole_bars(length)  # raises, with the melody's length
     if not any(p >= 0 for p in pitches):
         raise MelodyError("No notes found. Type notes like: C4q D4q E4h (see the notation help).")
 
@@ -455,7 +457,9 @@ def _check_bar(bar: int, length: int, tokens: list[str], first: int, stop: int) 
 
     `first` and `stop` are 1-based token positions: the bar is tokens first .. stop-1."""
     if length == STEPS_PER_BAR or (bar == 1 and length < STEPS_PER_BAR):
-        return
+        return  # a full bar, or a pickup (none at all when the text starts with |)
+    if length == 0:
+        raise MelodyError(f"bar {bar} is empty: two bar lines (|) with no notes between them")
     raise MelodyError(
         f"bar {bar} (tokens {first}-{stop - 1}: '{' '.join(tokens[first - 1 : stop - 1])}') "
         f"holds {_beats(length)}, but a 4/4 bar holds 4 beats; check the note lengths"

@@ -159,7 +159,7 @@ class Harmonizer:
         ).numpy()
 
     def check(self, melody: Voices, voice: int) -> None:
-        from bachgan.melody import MelodyError
+        from bachgan.melody import MelodyError, note_name
 
         p = self.preset
         if voice not in p.condition_voices:
@@ -172,9 +172,10 @@ class Harmonizer:
         if not sounding.size:
             raise MelodyError("the melody has no notes")
         if sounding.min() < p.low or sounding.max() >= p.low + p.n_pitches:
+            lo, hi = p.low, p.low + p.n_pitches - 1
             raise MelodyError(
-                "the melody goes outside the model's range "
-                f"(MIDI {p.low}-{p.low + p.n_pitches - 1})"
+                f"the melody goes outside the model's range, {note_name(lo)} to {note_name(hi)} "
+                f"(MIDI {lo}-{hi}); move it by an octave or choose another voice"
             )
 
     def latent(self, melody_steps: int, seed: int | None = None) -> np.ndarray:

@@ -74,7 +74,9 @@ def melody_input(voice: int):
             "Tune",
             list(BUILTIN_TUNES),
             key="h_tune",
-            help="Well-known melodies that are not among Bach's chorales.",
+            help="Well-known melodies. Bach harmonized 'Ein feste Burg' himself (BWV 80, 302 "
+            "and 303), and the model trained on some of those settings; the others are not "
+            "among his chorales.",
         )
         melody, report = melody_from_text(BUILTIN_TUNES[tune], name)
         return melody, report, tune, None
@@ -103,6 +105,9 @@ def melody_input(voice: int):
                 help="Which track of the file holds the melody.",
             )
         melody, report = app.upload_melody(data, name, track)
+        if report.tempo and st.session_state.get("h_tempo_of") != file.file_id:
+            st.session_state.h_tempo_of = file.file_id  # a new file plays at its own tempo
+            st.session_state.h_tempo = round(report.tempo)
         return melody, report, file.name, None
     if source == "text":
         text = st.text_area(
@@ -184,11 +189,11 @@ def show_result(result, report: ImportReport, label: str, seed: int, original=No
     with st.expander("Sound: tempo and instruments", expanded=False):
         st.slider(
             "Tempo (quarter notes per minute)",
-            30,
-            200,
+            int(LIMITS["min_tempo_bpm"]),  # every tempo a file may have
+            int(LIMITS["max_tempo_bpm"]),
             key="h_tempo",
             help="Playback speed; also written into the MIDI and MusicXML files."
-            + (f" Your file's tempo was {report.tempo:g} BPM." if report.tempo else ""),
+            + (f" It started at your file's tempo, {report.tempo:g} BPM." if report.tempo else ""),
         )
         cols = st.columns(4)
         for i, col in enumerate(cols):

@@ -102,6 +102,9 @@ def test_upload_a_midi_file_pick_a_track_and_harmonize():
     at.button(key="h_go").click().run()
     no_exception(at)
     assert at.get("plotly_chart") and at.get("audio") and not at.error
+    assert at.slider(key="h_tempo").value == 96  # it plays at the file's tempo
+    at.slider(key="h_tempo").set_value(120).run()  # until the user sets another
+    assert at.slider(key="h_tempo").value == 120 and not at.error
 
 
 def test_upload_a_file_that_is_not_midi_shows_an_error():

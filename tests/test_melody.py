@@ -276,11 +276,22 @@ def test_text_rounds_up_to_whole_bars():
         ("", "No notes"),
         ("C4/1024 D4w", "too long"),
         ("C4q " * 5000, "too long"),
+        ("C4w | | D4w", "bar 2 is empty"),
     ],
 )
 def test_text_errors_point_at_the_problem(text, words):
     with pytest.raises(MelodyError, match=words):
         melody_from_text(text)
+
+
+@pytest.mark.parametrize("bars", [MAX_BARS + 1, MAX_BARS + 6, 200])
+def test_too_long_text_says_how_long(bars):
+    with pytest.raises(MelodyError, match=rf"\({bars} bars\)"):
+        melody_from_text("C4q D4 E4 F4 | " * bars)
+
+
+def test_text_may_start_with_a_bar_line():
+    assert melody_from_text("| C4w | D4w |")[0].steps == 32
 
 
 def test_text_round_trip():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bachgan import metrics, sampling
-from bachgan.melody import MelodyError, builtin_tune, melody_from_text
+from bachgan.melody import MelodyError, builtin_tune, melody_from_text, note_name
 from bachgan.voices import Voices
 
 
@@ -97,5 +97,7 @@ def test_latent_tools(harmonizer):
 
 def test_model_range_is_checked(harmonizer):
     melody = Voices.from_pitches(np.full((32, 1), 120))
-    with pytest.raises(MelodyError, match="range"):
+    p = harmonizer.preset
+    lo, hi = (note_name(m) for m in (p.low, p.low + p.n_pitches - 1))
+    with pytest.raises(MelodyError, match=f"range, {lo} to {hi}"):  # note names, not numbers
         harmonizer.harmonize(melody, "soprano", seed=0)
