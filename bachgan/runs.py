@@ -672,6 +672,9 @@ def _spawn(run_dir: Path, extra: list[str], status_fields: dict) -> int:
         except OSError as err:
             raise RunStateError(f"the training process could not be started: {err}") from err
     _children[proc.pid] = proc
+    # Collect its exit status the moment it ends: a finished run's pid is never asked about
+    # again, and a long-lived server would otherwise keep one zombie per run.
+    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
     old = read_json(run_dir / "status.json", {})
     old = old if isinstance(old, dict) else {}
     now = train_now()

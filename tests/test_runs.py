@@ -306,10 +306,15 @@ def test_stop_signals_only_its_own_trainer(env, sleeper):
 @pytest.mark.slow
 def test_start_tiny_run_to_the_end(env):
     name = runs.start(runs.TrainRequest("tiny", 6, seed=1, condition_voices=("soprano", "bass")))
+    pid = runs.read_status(name)["pid"]
     with pytest.raises(runs.TrainingBusy):  # a double click: the first run is already live
         runs.start(runs.TrainRequest("tiny", 6))
     info = runs.wait(name, timeout=180)
     assert info.state == "finished" and info.iteration == 6 and info.has_export
+    deadline = time.monotonic() + 10  # reaped by the server: no zombie left behind
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{pid}").exists(), Path(f"/proc/{pid}/status").read_text()[:200]
     rows = runs.read_metrics(name)
     assert [r["iteration"] for r in rows] == list(range(1, 7))
     assert "music/chord_tone_rate" in rows[4]
