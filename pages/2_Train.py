@@ -233,26 +233,25 @@ def live_panel(name: str, enabled: bool, busy: str | None) -> None:
 
 
 def pick_iteration(name: str, its: list[int]) -> int:
-    """The sample slider; it follows the newest sample unless an older one was picked."""
-    last, pick = f"train_sample_last_{name}", f"train_sample_pick_{name}"
-    following = st.session_state.get(pick) in (None, st.session_state.get(last))
-    value = (
-        its[-1] if following or st.session_state.get(pick) not in its else st.session_state[pick]
-    )
+    """The sample slider; it follows the newest sample unless an older one was picked.
+
+    A keyed widget keeps its own value and ignores `value=`, so following means writing the
+    newest iteration into its state before drawing it."""
+    key, last = f"train_sample_it_{name}", f"train_sample_last_{name}"
+    picked = st.session_state.get(key)
+    if picked not in its or picked == st.session_state.get(last):  # none, or the newest
+        st.session_state[key] = its[-1]
+    st.session_state[last] = its[-1]
     if len(its) == 1:
-        iteration = its[0]
-        st.caption(f"Iteration {iteration} (more samples follow as training goes on).")
-    else:
-        iteration = st.select_slider(
-            "Iteration",
-            options=its,
-            value=value,
-            key=f"train_sample_it_{name}",
-            help="The same held-out melodies, harmonized by the model as it was at that "
-            "iteration: slide to hear it learn.",
-        )
-    st.session_state[pick], st.session_state[last] = iteration, its[-1]
-    return iteration
+        st.caption(f"Iteration {its[0]} (more samples follow as training goes on).")
+        return its[0]
+    return st.select_slider(
+        "Iteration",
+        options=its,
+        key=key,
+        help="The same held-out melodies, harmonized by the model as it was at that "
+        "iteration: slide to hear it learn.",
+    )
 
 
 def samples_panel(name: str) -> None:

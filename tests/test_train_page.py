@@ -95,6 +95,29 @@ def test_populated_runs_folder(env):
     assert at.button(key="train_resume")  # a finished run can be trained longer
 
 
+def test_sample_slider_follows_new_samples_unless_an_older_one_was_picked(env):
+    d = fake_run(env, "live", "finished")
+    samples = d / "samples"
+
+    def new_sample(it: int) -> None:  # as the trainer saves one while the page is open
+        (samples / f"iter-{it:06d}.npz").write_bytes((samples / "iter-000005.npz").read_bytes())
+
+    at = page().run()
+    slider = lambda: at.select_slider(key="train_sample_it_live")  # noqa: E731
+    assert slider().value == 10
+    new_sample(15)
+    at.run()
+    assert slider().value == 15 and "Iteration 15" in json.dumps(chart(at, "train_sample_roll"))
+    slider().set_value(5).run()
+    new_sample(20)
+    at.run()
+    assert slider().value == 5  # the listener's choice stays
+    slider().set_value(20).run()
+    new_sample(25)
+    at.run()
+    assert slider().value == 25 and not at.exception  # back on the newest: it follows again
+
+
 def test_link_selects_a_failed_run_and_shows_why(env):
     fake_run(env, "done", "finished")
     fake_run(env, "broken", "failed", error="ValueError: boom")
