@@ -227,10 +227,26 @@ def top_line(notes, steps: int) -> tuple[np.ndarray, np.ndarray, int]:
     return pitches, onsets, hidden
 
 
+MELODY_NAMES = ("melody", "soprano", "sopran", "vocal", "voice", "lead", "tune", "cantus")
+
+
+def melody_track(pm: pretty_midi.PrettyMIDI, pitched: list[int]) -> tuple[int, str]:
+    """The track most likely to hold the tune, and why: one named like a melody, else the
+    highest-sounding (median pitch) of the tracks with at least a third as many notes as the
+    busiest. Accompaniment usually has more notes than the tune, and lies lower."""
+    named = [i for i in pitched if any(w in pm.instruments[i].name.lower() for w in MELODY_NAMES)]
+    if named:
+        return max(named, key=lambda i: len(pm.instruments[i].notes)), "named like a melody"
+    busiest = max(len(pm.instruments[i].notes) for i in pitched)
+    busy = [i for i in pitched if 3 * len(pm.instruments[i].notes) >= busiest]
+    median = lambda i: float(np.median([n.pitch for n in pm.instruments[i].notes]))  # noqa: E731
+    return max(busy, key=median), "the highest part"
+
+
 def melody_from_midi(
     data: bytes, voice: str | int = "soprano", track: int | None = None, fit_range: bool = True
 ) -> tuple[Voices, ImportReport]:
-    """Take the melody of a MIDI file: one track (the one with most notes unless `track` is
+    """Take the melody of a MIDI file: one track (`melody_track`'s guess unless `track` is
     given, counting from 0 as in `midi_tracks`), its top line, on a 16th grid."""
     pm = read_midi(data)
     report = ImportReport()
@@ -243,9 +259,9 @@ def melody_from_midi(
                     "Upload a file with a melody instrument."
                 )
             raise MelodyError("This MIDI file has no notes. Upload a file that contains a melody.")
-        track = max(pitched, key=lambda i: len(pm.instruments[i].notes))
+        track, why = melody_track(pm, pitched)
         if len(pitched) > 1:
-            report.changes.append(f"took {_track_label(pm, track)} (the one with most notes)")
+            report.changes.append(f"took {_track_label(pm, track)} ({why})")
     elif not 0 <= track < len(pm.instruments):
         raise MelodyError(
             f"There is no track {track + 1}; this file has {len(pm.instruments)} tracks. "

@@ -60,7 +60,8 @@ def limits_caption() -> str:
         f"Limits: a file up to {LIMITS['max_upload_bytes'] / 1e6:g} MB, "
         f"at most {LIMITS['max_bars']} bars of 4/4 and {LIMITS['max_notes']:,} notes, "
         f"a tempo of {LIMITS['min_tempo_bpm']:g}-{LIMITS['max_tempo_bpm']:g} BPM. "
-        "BachGAN takes the top line of the track with most notes."
+        "BachGAN takes the top line of the melody's track: one named like a melody, else the "
+        "highest part."
     )
 
 
@@ -101,7 +102,7 @@ def melody_input(voice: int):
                 "Track",
                 options,
                 key=f"h_track_{file.file_id}",
-                format_func=lambda i: "the track with most notes" if i is None else tracks[i],
+                format_func=lambda i: "the melody (BachGAN's guess)" if i is None else tracks[i],
                 help="Which track of the file holds the melody.",
             )
         melody, report = app.upload_melody(data, name, track)

@@ -49,7 +49,7 @@ SCALE = [72, 74, 76, 77, 79, 81, 79, 77]  # C5 D5 E5 F5 G5 A5 G5 F5
 # ---------------------------------------------------------------- MIDI import
 
 
-def test_takes_track_with_most_notes_and_reports_it():
+def test_takes_the_highest_part_and_reports_it():
     data = midi_file(
         ("Piano", 0, quarters([48, 50, 52])),
         ("Flute", 73, quarters(SCALE)),
@@ -58,11 +58,26 @@ def test_takes_track_with_most_notes_and_reports_it():
     melody, report = melody_from_midi(data)
     assert [n[2] for n in melody.notes()] == SCALE
     assert melody.steps == 32 and melody.n_voices == 1
-    assert any("track 2 'Flute'" in c and "most notes" in c for c in report.changes)
+    assert any("track 2 'Flute'" in c and "highest part" in c for c in report.changes)
     assert report.tempo == 120
     assert midi_tracks(data)[2] == "track 3 'Drums' (drums), 20 notes"
     alone, _ = melody_from_midi(data, track=0)
     assert [n[2] for n in alone.notes()] == [60, 62, 64]  # moved up into the soprano range
+
+
+def test_the_tune_wins_over_a_busier_accompaniment():
+    tune = SCALE * 2  # 16 notes, high
+    bass = [36, 43, 48, 43] * 10  # 40 notes, low
+    data = midi_file(("Bass line", 32, quarters(bass)), ("Flute", 73, quarters(tune)))
+    assert [n[2] for n in melody_from_midi(data)[0].notes()][:16] == tune
+    # a track named like a melody wins even when it is lower
+    named = midi_file(("Melody", 0, quarters([60, 62, 64, 65])), ("Flute", 73, quarters(tune)))
+    melody, report = melody_from_midi(named)
+    assert [n[2] for n in melody.notes()] == [60, 62, 64, 65]
+    assert any("named like a melody" in c for c in report.changes)
+    # a few high notes (an ornament track) do not outweigh the tune
+    sparse = midi_file(("Bells", 14, quarters([96, 98])), ("Flute", 73, quarters(tune)))
+    assert [n[2] for n in melody_from_midi(sparse)[0].notes()][:16] == tune
 
 
 def test_top_line_of_chords_and_repeated_notes():
