@@ -82,12 +82,13 @@ def home():
 
     with picture:
         from bachgan.melody import builtin_tune
-        from bachgan.plots import pianoroll_figure
+        from bachgan.plots import CHART_CONFIG, pianoroll_figure
 
         demo = h.harmonize(builtin_tune(DEMO_TUNE), 0, seed=0)
         st.plotly_chart(
-            pianoroll_figure(demo.voices, 0, title=f"{DEMO_TUNE}, harmonized by BachGAN"),
+            pianoroll_figure(demo.voices, 0, title="Ode to Joy, harmonized by BachGAN"),
             key="home_roll",
+            config=CHART_CONFIG,
         )
         st.caption(
             "Each colour is a voice; the outlined one is the melody you give, the others are "

@@ -25,6 +25,15 @@ def note_name(pitch: int) -> str:
     return f"{_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
+# For st.plotly_chart(config=...): zoom, pan, reset and save stay; a short toolbar fits
+# beside a title on a phone.
+CHART_CONFIG = {
+    "displaylogo": False,
+    "scrollZoom": False,
+    "modeBarButtonsToRemove": ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d"],
+}
+
+
 def voice_label(i: int) -> str:
     """'Soprano' .. 'Bass', then 'Voice 5' (as the MIDI instruments are named)."""
     return VOICE_NAMES[i].title() if i < len(VOICE_NAMES) else f"Voice {i + 1}"
@@ -76,18 +85,31 @@ def _voice_traces(voices: Voices, given_voice: int | None, bar_steps: int) -> li
     return traces
 
 
-def _layout(fig: go.Figure, steps: int, pitch_lo: int, pitch_hi: int, title: str, bar_steps):
-    """Bar lines, bar-numbered x axis, C's labelled on the y axis."""
+def _layout(
+    fig: go.Figure, steps: int, pitch_lo: int, pitch_hi: int, title: str, bar_steps, extra=0
+):
+    """Bar lines, bar-numbered x axis, C's labelled on the y axis; `extra` px of height
+    below for controls."""
     beats_per_bar = bar_steps / STEPS_PER_BEAT
     n_bars = max(1, math.ceil(steps / bar_steps))
+    height = (420 if title else 390) + extra
     fig.update_layout(
-        title={"text": title, "x": 0, "xanchor": "left", "y": 0.98, "yanchor": "top"}
+        # The toolbar takes the top 30 px: the title goes under it, so that on a narrow
+        # screen neither covers the other, and the toolbar never covers the highest notes.
+        title={
+            "text": title,
+            "font": {"size": 15},
+            "x": 0,
+            "xanchor": "left",
+            "y": 1 - 30 / height,
+            "yanchor": "top",
+        }
         if title
         else None,
         barmode="overlay",
         bargap=0,
-        height=400 if title else 370,
-        margin={"l": 50, "r": 10, "t": 40 if title else 10, "b": 70},
+        height=height,
+        margin={"l": 50, "r": 10, "t": 62 if title else 32, "b": 70 + extra},
         # Under the plot, so that a legend wrapping onto two lines never covers the title.
         legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0},
         hoverlabel={"namelength": 0},
@@ -161,11 +183,9 @@ def interpolation_figure(
         data=data[0],
         frames=[go.Frame(data=d, name=lab) for d, lab in zip(data, labels)],
     )
-    _layout(fig, max(v.steps for v in frames), *_pitch_span(frames), title, bar_steps)
+    _layout(fig, max(v.steps for v in frames), *_pitch_span(frames), title, bar_steps, extra=50)
     play = {"frame": {"duration": 900, "redraw": True}, "transition": {"duration": 0}}
     fig.update_layout(
-        height=460,
-        margin={"b": 120},
         updatemenus=[
             {
                 "type": "buttons",

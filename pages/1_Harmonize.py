@@ -17,7 +17,7 @@ from bachgan.melody import (
     notation_help,
 )
 from bachgan.midi import DEFAULT_PROGRAM, PROGRAMS, to_midi_bytes, to_musicxml
-from bachgan.plots import pianoroll_figure
+from bachgan.plots import CHART_CONFIG, pianoroll_figure
 from bachgan.voices import STEPS_PER_BAR, VOICE_NAMES
 
 DEMO_TUNE = "Ode to Joy (Beethoven)"
@@ -208,7 +208,7 @@ def show_result(result, report: ImportReport, label: str, seed: int, original=No
     st.plotly_chart(
         pianoroll_figure(v, voice, bar_steps=STEPS_PER_BAR),
         key="h_roll",
-        config={"scrollZoom": False, "displaylogo": False},
+        config=CHART_CONFIG,
     )
     st.caption(
         "The given voice is outlined. Hover a note for its name and place; drag to zoom, "
@@ -255,7 +255,9 @@ def show_result(result, report: ImportReport, label: str, seed: int, original=No
 
     if original is not None:
         with st.expander("Bach's own harmonization of this chorale"):
-            st.plotly_chart(pianoroll_figure(original, voice), key="h_bach_roll")
+            st.plotly_chart(
+                pianoroll_figure(original, voice), key="h_bach_roll", config=CHART_CONFIG
+            )
 
 
 # ---------------------------------------------------------------- page

@@ -10,7 +10,7 @@ import streamlit as st
 
 import app_state as app
 from bachgan import curves, runs
-from bachgan.plots import pianoroll_figure
+from bachgan.plots import CHART_CONFIG, pianoroll_figure
 from bachgan.presets import PRESETS
 from bachgan.voices import VOICE_NAMES
 
@@ -274,6 +274,7 @@ def samples_panel(name: str) -> None:
     st.plotly_chart(
         pianoroll_figure(sample.pieces[k], given, title=f"Iteration {iteration}: {labels[k]}"),
         key="train_sample_roll",
+        config=CHART_CONFIG,
     )
     app.audio_player(sample.midi[k])
     st.download_button(

@@ -16,7 +16,7 @@ import streamlit as st
 import app_state as app
 from bachgan.melody import BUILTIN_TUNES, MelodyError, melody_from_text
 from bachgan.midi import to_midi_bytes
-from bachgan.plots import interpolation_figure, pianoroll_figure
+from bachgan.plots import CHART_CONFIG, interpolation_figure, pianoroll_figure
 from bachgan.sampling import random_direction, reroll_bar, slerp, step
 from bachgan.voices import STEPS_PER_BAR, VOICE_NAMES, Voices
 
@@ -86,6 +86,7 @@ def show_path(s: dict, name: str):
     st.plotly_chart(
         interpolation_figure(s["frames"], s["labels"], voice, title=s["title"]),
         key=f"{name}_fig",
+        config=CHART_CONFIG,
     )
     st.caption("Press ▶ Play or drag the slider to move along the path.")
     whole = Voices.concat(s["frames"])  # the path played as one piece
@@ -266,12 +267,16 @@ with t_bar:
         f", {len(s['history'])} re-rolls" if s["history"] else ""
     )
     st.caption(f"From seed {r_seed}: {steps_taken}.")
-    st.plotly_chart(pianoroll_figure(s["voices"], voice, title=title), key="e_bar_fig")
+    st.plotly_chart(
+        pianoroll_figure(s["voices"], voice, title=title), key="e_bar_fig", config=CHART_CONFIG
+    )
     app.audio_player(to_midi_bytes(s["voices"], tempo))
     keep_button(title, s["voices"], s["z"], None if s["history"] else int(r_seed), key="bar")
     if s["prev"] is not None:
         with st.expander("Before the last re-roll"):
-            st.plotly_chart(pianoroll_figure(s["prev"], voice), key="e_bar_prev")
+            st.plotly_chart(
+                pianoroll_figure(s["prev"], voice), key="e_bar_prev", config=CHART_CONFIG
+            )
 
 with t_gal:
     st.markdown("The same melody, harmonized with several seeds side by side.")
@@ -295,7 +300,7 @@ with t_gal:
             with grid[i % 2].container(border=True):
                 fig = pianoroll_figure(v, voice, title=f"seed {sd}")
                 fig.update_layout(height=250, showlegend=False)
-                st.plotly_chart(fig, key=f"e_gal_{i}")
+                st.plotly_chart(fig, key=f"e_gal_{i}", config=CHART_CONFIG)
                 app.audio_player(to_midi_bytes(v, tempo))
                 keep_button(f"{ctx_label}, seed {sd}", v, z, sd, key=f"g{sd}")
 
