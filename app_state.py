@@ -237,7 +237,7 @@ def metrics_view(m: dict, voice: int = 0, column: str = "this result", start: bo
 
     def draw() -> dict | None:
         ref = bach_reference(voice, start=start)
-        st.dataframe(metrics_table(m, ref, column), hide_index=True, width="stretch")
+        st.table(metrics_table(m, ref, column))  # a static table wraps to fit a phone
         if ref is None and _reference_job(start=False) is None:
             st.caption("Bach's figures appear once the Harmonize page has loaded his chorales.")
         elif ref is None:

@@ -247,7 +247,7 @@ def _meets(key: str, x: float | None) -> str:
 def metrics_table(
     result: dict, reference: dict | None = None, column: str = "this result"
 ) -> list[dict]:
-    """Rows for st.dataframe: each headline metric for this result, Bach, and the target.
+    """Rows for st.table: each headline metric for this result, Bach, and the target.
 
     `reference` may be None (Bach's figures not loaded yet): that column says so.
     """
@@ -259,7 +259,8 @@ def metrics_table(
                 "metric": label,
                 column: _fmt(x),
                 "Bach": _fmt(reference.get(key)) if reference else "…",
-                "target": target,
+                # st.table reads cells as Markdown, where a leading ">" is a quote
+                "target": target.replace(">=", "≥").replace("<=", "≤"),
                 "meets target": _meets(key, x),
             }
         )
