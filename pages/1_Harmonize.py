@@ -157,10 +157,10 @@ def harmonize(choice: str, melody, voice: int, seed: int, truncation: float):
 
 def cleanup_caption(c: dict) -> str:
     return (
-        f"Clean-up: the model's raw output had more than one pitch per voice on "
-        f"{c['raw_multi_pitch_share']:.0%} of the steps and silence on "
-        f"{c['raw_silent_share']:.0%}; clean-up chose one clear line per voice, changing "
-        f"{c['changed_share']:.0%} of the generated notes-per-step."
+        f"Tidied up: the model's raw notes became one clear line per voice, with "
+        f"{c['changed_share']:.0%} of its notes changed. (Raw, a voice held several pitches at "
+        f"once on {c['raw_multi_pitch_share']:.0%} of the steps and was silent on "
+        f"{c['raw_silent_share']:.0%}.)"
     )
 
 
@@ -179,7 +179,7 @@ def show_result(result, report: ImportReport, label: str, seed: int, original=No
     v = result.voices
     st.subheader(f"{label}: four voices (seed {seed})")
     if report.changes:
-        st.info(f"**What the import changed:** {report}.")
+        st.info(f"**How BachGAN read your melody:** {report}.")
     st.caption(cleanup_caption(result.cleanup))
     # The sound settings are drawn under the player; their values are already in the state.
     tempo = st.session_state.h_tempo

@@ -157,12 +157,17 @@ def run_controls(info: runs.RunInfo, enabled: bool, busy: str | None) -> None:
     if not info.resumable:
         return
     top = runs.MAX_ITERATIONS.get(info.preset, 20000)
-    lowest = max(1, info.iteration)
+    lowest = info.iteration + 1  # resuming always trains more
+    if lowest > top:
+        st.caption(f"This run has had the most iterations its preset allows ({top:,}).")
+        return
+    # a stopped run goes on to its goal; a finished one offers twice its training
+    goal = info.iterations if info.iterations > info.iteration else 2 * info.iteration
     until = st.number_input(
         "Resume up to iteration",
         min_value=lowest,
-        max_value=max(top, lowest),
-        value=min(max(info.iterations, lowest), max(top, lowest)),
+        max_value=top,
+        value=min(max(goal, lowest), top),
         key=f"train_resume_to_{info.name}",
         help="Continues from the last saved checkpoint; raise it to train a finished run longer.",
     )

@@ -93,6 +93,8 @@ def test_populated_runs_folder(env):
     at.select_slider(key="train_sample_it_done").set_value(5).run()
     assert not at.exception and "Iteration 5" in json.dumps(chart(at, "train_sample_roll"))
     assert at.button(key="train_resume")  # a finished run can be trained longer
+    until = at.number_input(key="train_resume_to_done")
+    assert until.min == 11 and until.value == 20  # more than it has: twice, by default
 
 
 def test_sample_slider_follows_new_samples_unless_an_older_one_was_picked(env):
