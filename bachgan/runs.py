@@ -282,11 +282,10 @@ class RunInfo:
             "run": self.name,
             "state": self.effective_state,
             "progress": f"{self.iteration:,} / {self.iterations:,}" if self.iterations else "",
-            "preset": self.preset,
-            "device": self.device,
+            "preset": self.preset,  # the device is in the run's own panel: fewer columns fit
             "started": readable_time(self.started),
             "updated": readable_time(self.updated),
-            "ETA": format_seconds(self.eta_seconds) if self.running else "",
+            "time left": format_seconds(self.eta_seconds) if self.running else "",
             "model saved": self.has_export,
         }
 
