@@ -309,6 +309,10 @@ with t_fav:
     if not favs:
         st.info("Nothing kept yet: press ☆ Keep under any result on this page.")
     else:
+        st.caption(
+            "Favourites last while this tab is open: reloading the page or coming back later "
+            "starts afresh, so download the ones you want to keep."
+        )
         st.download_button(
             "⬇ All favourites (zip of MIDI files + seeds)",
             app.favourites_zip(favs),
