@@ -37,6 +37,7 @@ from bachgan.voices import (
     STEPS_PER_BEAT,
     VOICE_NAMES,
     Voices,
+    note_name,
     voice_index,
 )
 
@@ -333,11 +334,6 @@ def _fit(melody: Voices, voice: str | int, report: ImportReport) -> Voices:
     if outside(k):
         report.changes.append(f"{_n(outside(k), 'note')} still lie outside {where}")
     return melody.transpose(12 * k) if k else melody
-
-
-def note_name(pitch: int) -> str:
-    """MIDI 60 -> 'C4', for messages."""
-    return pretty_midi.note_number_to_name(pitch)
 
 
 # ---------------------------------------------------------------- text notation

@@ -61,7 +61,14 @@ from itertools import combinations
 
 import numpy as np
 
-from bachgan.voices import SATB_RANGES, STEPS_PER_BAR, VOICE_NAMES, Voices, voice_index
+from bachgan.voices import (
+    PITCH_CLASS_NAMES,
+    SATB_RANGES,
+    STEPS_PER_BAR,
+    VOICE_NAMES,
+    Voices,
+    voice_index,
+)
 
 LOWER_VOICES = (1, 2, 3)
 
@@ -106,7 +113,6 @@ PAIR_NAMES = tuple(f"{VOICE_NAMES[i]}-{VOICE_NAMES[j]}" for i, j in PAIRS)
 # Krumhansl-Kessler key profiles, index 0 = tonic.
 KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 MINOR_SCALE = (0, 2, 3, 5, 7, 8, 9, 10, 11)  # natural + harmonic + melodic minor
 

@@ -13,18 +13,10 @@ import math
 import plotly.graph_objects as go
 
 from bachgan.metrics import HEADLINE, TARGETS
-from bachgan.voices import STEPS_PER_BAR, STEPS_PER_BEAT, VOICE_NAMES, Voices
+from bachgan.voices import STEPS_PER_BAR, STEPS_PER_BEAT, VOICE_NAMES, Voices, note_name
 
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 VOICE_COLOURS = ("#D55E00", "#E69F00", "#009E73", "#0072B2")
-_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-
-
-def note_name(pitch: int) -> str:
-    """MIDI 61 -> 'C#4' (middle C is C4)."""
-    return f"{_NAMES[pitch % 12]}{pitch // 12 - 1}"
-
-
 # For st.plotly_chart(config=...): zoom, pan, reset and save stay; a short toolbar fits
 # beside a title on a phone.
 CHART_CONFIG = {

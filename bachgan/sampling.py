@@ -19,7 +19,14 @@ import numpy as np
 
 from bachgan import cleanup
 from bachgan.pianoroll import from_roll, to_roll
-from bachgan.voices import STEPS_PER_BAR, VOICE_NAMES, WINDOW_STEPS, Voices, voice_index
+from bachgan.voices import (
+    STEPS_PER_BAR,
+    VOICE_NAMES,
+    WINDOW_STEPS,
+    Voices,
+    note_name,
+    voice_index,
+)
 
 MAX_BARS = 64
 DEFAULT_CLEANUP = "voice-leading"
@@ -141,8 +148,8 @@ class Harmonizer:
 
         self.generator, self.preset, self.card = load_generator(checkpoint or default_checkpoint())
         p = self.preset
-        # Traced once here, for any batch size, and called as a concrete function: a
-        # tf.function's per-call argument matching costs about as much as the clean-up.
+        # Traced once here, for any batch size, and called as a concrete function, which
+        # skips a tf.function's per-call argument matching (a noticeable part of 2 bars).
         self._predict = tf.function(
             lambda c, z, v: self.generator([c, z, v], training=False)
         ).get_concrete_function(
@@ -159,7 +166,7 @@ class Harmonizer:
         ).numpy()
 
     def check(self, melody: Voices, voice: int) -> None:
-        from bachgan.melody import MelodyError, note_name
+        from bachgan.melody import MelodyError
 
         p = self.preset
         if voice not in p.condition_voices:

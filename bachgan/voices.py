@@ -25,6 +25,13 @@ SATB_RANGES = {
     "bass": (40, 64),  # E2-E4
 }
 
+PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+
+def note_name(pitch: int) -> str:
+    """MIDI 61 -> 'C#4' (middle C is C4), for axes and messages."""
+    return f"{PITCH_CLASS_NAMES[pitch % 12]}{pitch // 12 - 1}"
+
 
 def voice_index(voice: str | int) -> int:
     """Accept 'alto', 'Alto' or 1 and return the track index (0 = soprano)."""

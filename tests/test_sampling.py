@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from bachgan import metrics, sampling
-from bachgan.melody import MelodyError, builtin_tune, melody_from_text, note_name
-from bachgan.voices import Voices
+from bachgan.melody import MelodyError, builtin_tune, melody_from_text
+from bachgan.voices import Voices, note_name
 
 
 @pytest.fixture(scope="module")
