@@ -196,7 +196,7 @@ def show_result(result, report: ImportReport, label: str, seed: int, original=No
             help="Playback speed; also written into the MIDI and MusicXML files."
             + (f" It started at your file's tempo, {report.tempo:g} BPM." if report.tempo else ""),
         )
-        cols = st.columns(4)
+        cols = st.columns(2) + st.columns(2)  # two rows: instrument names fit
         for i, col in enumerate(cols):
             col.selectbox(
                 VOICE_NAMES[i].title(),

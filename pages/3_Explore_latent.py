@@ -126,7 +126,8 @@ mine = f"From Harmonize: {harmonized['label']}" if harmonized else None
 tunes = ([mine] if mine else []) + list(BUILTIN_TUNES)
 if st.session_state.e_tune not in tunes:
     st.session_state.e_tune = mine or DEFAULT_TUNE
-s1, s2, s3, s4 = st.columns([3, 2, 2, 2])
+s1, s2 = st.columns([3, 2])  # two rows: long tune and model names stay readable
+s3, s4 = st.columns([2, 3])
 tune = s1.selectbox(
     "Melody",
     tunes,
