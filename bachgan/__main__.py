@@ -119,6 +119,19 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _tempo(text: str) -> float:
+    """--tempo: a number of BPM within the limits every importer accepts."""
+    from bachgan.melody import MAX_TEMPO, MIN_TEMPO
+
+    try:
+        bpm = float(text)
+    except ValueError:
+        bpm = float("nan")
+    if not MIN_TEMPO <= bpm <= MAX_TEMPO:  # also false for nan
+        raise argparse.ArgumentTypeError(f"{text!r}: give {MIN_TEMPO:g} to {MAX_TEMPO:g} BPM")
+    return bpm
+
+
 def read_melody(path: Path, voice: str):
     """A .mid/.midi file or a .txt file in the text notation -> (melody, report)."""
     from bachgan.melody import MAX_UPLOAD_BYTES, MelodyError, melody_from_midi, melody_from_text
@@ -133,7 +146,8 @@ def read_melody(path: Path, voice: str):
     except OSError as err:
         raise MelodyError(f"cannot read the file ({err.strerror or err})") from None
     if suffix == ".txt":
-        return melody_from_text(data.decode("utf-8", errors="replace"), voice)
+        # utf-8-sig: Windows editors may start the file with an invisible byte-order mark
+        return melody_from_text(data.decode("utf-8-sig", errors="replace"), voice)
     return melody_from_midi(data, voice)
 
 
@@ -151,6 +165,7 @@ def cmd_harmonize(args) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     failed = 0
     used: set[str] = set()  # output names taken in this call: a.mid and a.txt both give 'a'
+    inputs = {Path(name).resolve() for name in args.melodies}  # never written over
     for name in args.melodies:
         path = Path(name)
         try:
@@ -160,10 +175,11 @@ def cmd_harmonize(args) -> int:
             print(f"{path}: {err}", file=sys.stderr)
             failed += 1
             continue
-        base = path.stem  # not with_suffix(): 'my.song' would become 'my.mid'
-        for n in range(2, len(args.melodies) + 2):
-            if base not in used:
-                break
+        base, n = path.stem, 1  # not with_suffix(): 'my.song' would become 'my.mid'
+        while base in used or any(
+            (out_dir / f"{base}{ext}").resolve() in inputs for ext in OUTPUT_SUFFIXES
+        ):
+            n += 1
             base = f"{path.stem}-{n}"
         used.add(base)
         mid_path, wav_path, xml_path = (out_dir / f"{base}{ext}" for ext in OUTPUT_SUFFIXES)
@@ -188,10 +204,14 @@ def cmd_evaluate(args) -> int:
     from bachgan.evaluate import comparison_table, evaluate, table
     from bachgan.sampling import Harmonizer
 
-    results = [
-        evaluate(Harmonizer(path), max_windows=args.windows, seed=args.seed)
-        for path in args.checkpoint or [None]
-    ]
+    results = []
+    for path in args.checkpoint or [None]:
+        try:
+            harmonizer = Harmonizer(path)
+        except Exception as err:  # as in harmonize: one line, not a traceback
+            print(f"bachgan evaluate: cannot load the model {path or ''}: {err}", file=sys.stderr)
+            return INPUT_ERROR
+        results.append(evaluate(harmonizer, max_windows=args.windows, seed=args.seed))
     if args.json:
         print(json.dumps(results[0] if len(results) == 1 else results, indent=1))
         return 0
@@ -288,7 +308,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--voice", default="soprano", choices=["soprano", "alto", "tenor", "bass"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", help="a run directory or an export folder")
-    p.add_argument("--tempo", type=float, default=80.0)
+    p.add_argument("--tempo", type=_tempo, default=80.0, help="BPM of the written files")
     p.add_argument("--wav", action="store_true")
     p.add_argument("--musicxml", action="store_true")
     p.add_argument("--raw", action="store_true", help="skip the clean-up")

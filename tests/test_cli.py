@@ -66,6 +66,37 @@ def test_harmonize_text_and_midi_with_wav_and_musicxml(tmp_path):
     assert [i.name for i in result.instruments] == ["Soprano", "Alto", "Tenor", "Bass"]
 
 
+def test_harmonize_never_writes_over_an_input(tmp_path):
+    """Outputs go beside inputs with the same stem: tune.txt must not replace tune.mid, and
+    a melody harmonized into its own folder must not replace itself."""
+    (tmp_path / "tune.txt").write_bytes(b"\xef\xbb\xbfG4q G4 A4 B4 | C5h B4")  # with a BOM
+    pm = pretty_midi.PrettyMIDI()
+    inst = pretty_midi.Instrument(0, name="Flute")
+    for i, p in enumerate([72, 74, 76, 77, 79]):
+        inst.notes.append(pretty_midi.Note(90, p, i * 0.5, i * 0.5 + 0.5))
+    pm.instruments.append(inst)
+    mid = tmp_path / "tune.mid"
+    pm.write(str(mid))
+    before = mid.read_bytes()
+    out = bachgan("harmonize", tmp_path / "tune.txt", mid, "--out-dir", tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert mid.read_bytes() == before  # the user's file is untouched
+    from_text, from_midi = (pretty_midi.PrettyMIDI(str(tmp_path / f"tune-{n}.mid")) for n in (2, 3))
+    assert [n.pitch for n in from_text.instruments[0].notes][:2] == [67, 67]  # G4 G4
+    assert [n.pitch for n in from_midi.instruments[0].notes] == [72, 74, 76, 77, 79]
+
+
+def test_bad_tempo_and_unloadable_model_get_one_line_and_status_2(tmp_path):
+    (tmp_path / "a.txt").write_text("C5w")
+    for tempo in ("0", "-80", "nan", "5000", "fast"):
+        out = bachgan("harmonize", tmp_path / "a.txt", "--out-dir", tmp_path, f"--tempo={tempo}")
+        assert out.returncode == 2 and "20 to 400 BPM" in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr
+    out = bachgan("evaluate", "--checkpoint", tmp_path / "nothing-here", "--windows", "1")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "cannot load the model" in out.stderr
+
+
 def test_evaluate_json_on_a_few_windows():
     out = bachgan("evaluate", "--windows", "4", "--json", timeout=600)
     assert out.returncode == 0, out.stderr
