@@ -86,7 +86,7 @@ def cmd_train(args) -> int:
             strategy=args.strategy,
             data=args.data,
             jit=args.jit,
-            minutes=args.minutes,
+            minutes=0.0 if args.no_budget else args.minutes,  # 0: no budget
             **overrides,
         )
     except (TrainingBusy, FileExistsError, FileNotFoundError, ValueError) as err:
@@ -288,6 +288,11 @@ def parser() -> argparse.ArgumentParser:
         "--minutes",
         type=_positive_float,
         help="stop (and save) once the run has trained this many minutes of wall time",
+    )
+    p.add_argument(
+        "--no-budget",
+        action="store_true",
+        help="with --resume: lift the run's --minutes budget (to train a finished run longer)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--strategy", default="default", choices=["default", "mirrored"])

@@ -725,13 +725,11 @@ def resume(name, iterations: int | None = None) -> str:
     if not read_config(name):
         raise RunStateError(f"run {name!r} never got going (no config.json); start a new run")
     extra = ["--resume"]
-    if iterations is not None:
-        top = MAX_ITERATIONS.get(info.preset, 20000)
-        if not _is_int(iterations) or not max(1, info.iteration) <= iterations <= top:
-            raise TrainRequestError(
-                [f"iterations must be a whole number from {max(1, info.iteration)} to {top}"]
-            )
-        extra += ["--iterations", str(int(iterations))]
+    if iterations is not None:  # train more: a time budget the run had no longer applies
+        top, lowest = MAX_ITERATIONS.get(info.preset, 20000), info.iteration + 1
+        if not _is_int(iterations) or not lowest <= iterations <= top:
+            raise TrainRequestError([f"iterations must be a whole number from {lowest} to {top}"])
+        extra += ["--iterations", str(int(iterations)), "--no-budget"]
     with _start_lock:
         _refuse_if_busy()
         fields = {"iterations": int(iterations)} if iterations is not None else {}

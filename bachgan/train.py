@@ -209,8 +209,8 @@ class Run:
                 )
             if iterations:
                 config["iterations"] = int(iterations)
-            if minutes:
-                config["minutes"] = float(minutes)
+            if minutes is not None:  # a new budget, or 0: none
+                config["minutes"] = float(minutes) or None
         else:
             if config:
                 raise FileExistsError(
@@ -320,6 +320,11 @@ class Run:
                 spent = trained_seconds(read_jsonl(self.dir / "metrics.jsonl"))
                 self.deadline = time.monotonic() + cfg["minutes"] * 60 - spent
             out_of_time = self.deadline is not None and time.monotonic() >= self.deadline
+            if out_of_time and start < cfg["iterations"]:
+                self.log(
+                    f"the {cfg['minutes']:g}-minute budget was spent before this resume: nothing "
+                    "to train (resume with --no-budget, or a larger --minutes)"
+                )
             if start < cfg["iterations"] and not self.stop_requested and not out_of_time:
                 gan.fit(
                     ds,

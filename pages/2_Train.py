@@ -169,7 +169,8 @@ def run_controls(info: runs.RunInfo, enabled: bool, busy: str | None) -> None:
         max_value=top,
         value=min(max(goal, lowest), top),
         key=f"train_resume_to_{info.name}",
-        help="Continues from the last saved checkpoint; raise it to train a finished run longer.",
+        help="Continues from the last saved checkpoint; raise it to train a finished run "
+        "longer. A time limit the run was started with no longer applies.",
     )
     if st.button("Resume", key="train_resume", disabled=bool(busy)):
         try:

@@ -24,7 +24,7 @@ from bachgan.model import (
     gradient_penalty,
 )
 from bachgan.presets import PRESETS, get_preset
-from bachgan.runs_io import read_jsonl
+from bachgan.runs_io import read_json, read_jsonl
 from bachgan.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,10 +120,16 @@ def test_minutes_budget_stops_saves_and_counts_across_resumes(tmp_path):
     assert spent >= 0.03 * 60, "stops only once the budget is used"
     assert load_generator(run)[2]["iteration"] == status["iteration"], "saved on the way out"
 
-    again = train(run, resume=True, **QUIET)  # the budget is spent: nothing more to do
+    said = []
+    again = train(run, resume=True, log=said.append)  # the budget is spent: nothing to do
     assert again["iteration"] == status["iteration"]
+    assert any("budget was spent before this resume" in line for line in said), said
     more = train(run, resume=True, minutes=spent / 60 + 0.02, **QUIET)
     assert more["iteration"] > status["iteration"], "a larger budget continues the run"
+    goal = more["iteration"] + 2  # minutes=0 (the CLI's --no-budget) lifts the budget
+    lifted = train(run, resume=True, iterations=goal, minutes=0.0, **QUIET)
+    assert lifted["state"] == "finished" and lifted["iteration"] == goal
+    assert read_json(run / "config.json")["minutes"] is None
 
 
 def _env():
