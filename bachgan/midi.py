@@ -137,8 +137,13 @@ def to_musicxml(voices: Voices, tempo: float = 80.0, title: str = "BachGAN chora
     return GeneralObjectExporter(score).parse()
 
 
+_WHITE_KEYS = {0, 2, 4, 5, 7, 9, 11}  # pitch classes with a natural name
+
+
 def _spell(score, k) -> None:
-    """Spell pitches as the key does (its scale, plus the leading tone in minor)."""
+    """Spell pitches as the key does (its scale, plus the leading tone in minor); outside it,
+    a natural where there is one (F natural in G major, not E#), else a sharp or a flat as
+    the key signature leans."""
     names = {p.pitchClass: p.name for p in k.pitches}
     if k.mode == "minor":
         lead = k.tonic.transpose("-m2")
@@ -147,8 +152,13 @@ def _spell(score, k) -> None:
     for n in score.recurse().notes:
         options = [n.pitch, *n.pitch.getAllCommonEnharmonics()]
         want = names.get(n.pitch.pitchClass)
+        natural = n.pitch.pitchClass in _WHITE_KEYS
         for q in options:
             alter = q.accidental.alter if q.accidental else 0
-            if q.name == want or (want is None and abs(alter) == 1 and (alter < 0) == flats):
+            if want is not None:
+                fits = q.name == want
+            else:
+                fits = alter == 0 if natural else abs(alter) == 1 and (alter < 0) == flats
+            if fits:
                 n.pitch = q
                 break

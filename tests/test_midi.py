@@ -149,3 +149,20 @@ def test_musicxml_spells_flats_in_flat_keys():
         n.pitch.name for n in converter.parseData(data, format="musicxml").parts[0].recurse().notes
     }
     assert "B-" in names and "A#" not in names
+
+
+@pytest.mark.parametrize(
+    "text, odd, name",
+    [
+        ("G4q A4 B4 C5 | D5 F5 E5 D5 | C5 B4 A4 G4 | F#4 G4h.", 77, "F"),  # G major's F natural
+        ("F4q G4 A4 Bb4 | C5 B4 C5 A4 | Bb4 A4 G4 E4 | F4w", 71, "B"),  # F major's B natural
+        ("C4q D4 E4 F4 | G4 G#4 A4 G4 | F4 E4 D4 E4 | C4w", 68, "G#"),  # a black key: sharp
+    ],
+)
+def test_musicxml_spells_notes_outside_the_key_plainly(text, odd, name):
+    from bachgan.melody import melody_from_text
+
+    melody = melody_from_text(text, fit_range=False)[0]
+    data = to_musicxml(Voices.stack([melody] * 4))
+    notes = converter.parseData(data, format="musicxml").parts[0].recurse().notes
+    assert {n.pitch.name for n in notes if n.pitch.midi == odd} == {name}
