@@ -265,8 +265,8 @@ def melody_from_midi(
             report.changes.append(f"took {_track_label(pm, track)} ({why})")
     elif not 0 <= track < len(pm.instruments):
         raise MelodyError(
-            f"There is no track {track + 1}; this file has {len(pm.instruments)} tracks. "
-            "Choose one of them."
+            f"There is no track {track + 1}; this file has {_n(len(pm.instruments), 'track')}, "
+            "numbered from 1. Choose one of them."
         )
     elif track not in pitched:
         what = "drums" if pm.instruments[track].is_drum else "no notes"
@@ -429,6 +429,9 @@ def melody_from_text(
     steps, tie_from = 4, None  # duration carried over; (token, pitch) a tie waits on
     length, cap = 0, (MAX_BARS + 1) * STEPS_PER_BAR  # past the cap steps are only counted,
     for i, tok in enumerate(tokens, 1):  # so "too long" can say by how much
+        if tok == "|" and length == 0 and len(bar_starts) == 1:
+            bar_token = i + 1  # a bar line before any note opens the first bar: not a bar
+            continue
         if tok == "|":
             _check_bar(len(bar_starts), length - bar_starts[-1], tokens, bar_token, i)
             bar_starts.append(length)
@@ -459,6 +462,10 @@ def melody_from_text(
         pad = STEPS_PER_BAR - pickup
         pitches, onsets = [SILENT] * pad + pitches, [False] * pad + onsets
         report.changes.append(f"put the pickup ({_beats(pickup)}) at the end of a silent first bar")
+    first = next(i for i, p in enumerate(pitches) if p >= 0)
+    if drop := first - first % STEPS_PER_BAR:  # whole silent bars before the first note
+        pitches, onsets = pitches[drop:], onsets[drop:]
+        report.changes.append(f"dropped {_n(drop // STEPS_PER_BAR, 'bar')} of leading silence")
     total = _whole_bars(len(pitches))
     melody = Voices(pitches, onsets).pad_to(total)
     return (_fit(melody, voice, report) if fit_range else melody), report
@@ -469,7 +476,7 @@ def _check_bar(bar: int, length: int, tokens: list[str], first: int, stop: int) 
 
     `first` and `stop` are 1-based token positions: the bar is tokens first .. stop-1."""
     if length == STEPS_PER_BAR or (bar == 1 and length < STEPS_PER_BAR):
-        return  # a full bar, or a pickup (none at all when the text starts with |)
+        return  # a full bar, or a pickup
     if length == 0:
         raise MelodyError(f"bar {bar} is empty: two bar lines (|) with no notes between them")
     raise MelodyError(

@@ -201,10 +201,12 @@ class Harmonizer:
     ) -> Result:
         """Four voices for a melody of any length up to MAX_BARS bars.
 
-        Give `z` (one row per bar, as from `latent()`) or a `seed`; `truncation` scales z.
+        `melody` is one voice, or several of which the one at `voice` is taken (as `decode`
+        does). Give `z` (one row per bar, as from `latent()`) or a `seed`; `truncation`
+        scales z.
         """
         v = voice_index(voice)
-        melody = melody.voice(0) if melody.n_voices > 1 else melody
+        melody = melody.voice(v) if melody.n_voices > 1 else melody
         self.check(melody, v)
         steps = melody.steps
         n_bars = max(2, -(-steps // STEPS_PER_BAR))

@@ -307,6 +307,25 @@ def test_too_long_text_says_how_long(bars):
 
 def test_text_may_start_with_a_bar_line():
     assert melody_from_text("| C4w | D4w |")[0].steps == 32
+    # a leading bar line opens bar 1: errors count bars as written
+    with pytest.raises(MelodyError, match="bar 1 .* holds 5 beats"):
+        melody_from_text("| C4h. C4h | C4w")
+    with pytest.raises(MelodyError, match="bar 2 .* holds 5 beats"):
+        melody_from_text("| C4w | C4h. C4h")
+
+
+def test_text_drops_whole_bars_of_leading_silence_as_midi_does():
+    melody, report = melody_from_text("rw rw C4q D4 E4 F4", fit_range=False)
+    assert melody.steps == 16 and melody.notes()[0] == (0, 4, 60)
+    assert "dropped 2 bars of leading silence" in str(report)
+    pickup, _ = melody_from_text("rw | rq C4q D4 E4 | F4w", fit_range=False)
+    assert pickup.notes()[0] == (4, 8, 60)  # the rest within the bar stays: a pickup's place
+
+
+def test_a_track_that_does_not_exist_is_named_as_the_user_counts():
+    data = midi_file(("Flute", 73, quarters(SCALE)))
+    with pytest.raises(MelodyError, match="no track 3; this file has 1 track, numbered from 1"):
+        melody_from_midi(data, track=2)
 
 
 def test_text_round_trip():

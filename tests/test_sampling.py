@@ -101,3 +101,11 @@ def test_model_range_is_checked(harmonizer):
     lo, hi = (note_name(m) for m in (p.low, p.low + p.n_pitches - 1))
     with pytest.raises(MelodyError, match=f"range, {lo} to {hi}"):  # note names, not numbers
         harmonizer.harmonize(melody, "soprano", seed=0)
+
+
+def test_a_four_voice_input_gives_its_own_voice(harmonizer):
+    bach = melody_from_text("C5q D5 E5 F5 | G5w", fit_range=False)[0]
+    bass = melody_from_text("C3q B2 A2 G2 | C3w", fit_range=False)[0]
+    four = Voices.stack([bach, bach.transpose(-5), bach.transpose(-12), bass])
+    out = harmonizer.harmonize(four, "bass", seed=0)
+    assert out.voices.voice(3) == bass  # the given bass, not the soprano

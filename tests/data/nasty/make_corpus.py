@@ -179,7 +179,7 @@ MIDI: dict[str, tuple[bytes, str]] = {
 
 TEXT: dict[str, tuple[str, str]] = {
     "empty.txt": ("", "No notes"),
-    "only_bar_lines.txt": ("| | |", "bar 2 is empty"),
+    "only_bar_lines.txt": ("| | |", "No notes found"),
     "only_rests.txt": ("r r r rw", "No notes"),
     "superscript_digit.txt": ("C4/\u00b2", "not a duration"),
     "arabic_indic_octave.txt": ("C\u0664q D4q", "octave number"),
