@@ -340,7 +340,6 @@ def _fit(melody: Voices, voice: str | int, report: ImportReport) -> Voices:
 
 _LETTERS = {"w": 16, "h": 8, "q": 4, "e": 2, "s": 1}
 _PITCH_CLASS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-_SPELLING = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 _NAMES = {v: k for k, v in _LETTERS.items()} | {12: "h.", 6: "q.", 3: "e."}
 
 
@@ -506,7 +505,7 @@ def melody_to_text(melody: Voices, voice: int = 0) -> str:
     for s, e, p in events:
         while s < e:  # split at bar lines, tying the pieces of a note
             cut = min(e, (s // STEPS_PER_BAR + 1) * STEPS_PER_BAR)
-            name = "r" if p is None else f"{_SPELLING[p % 12]}{p // 12 - 1}"
+            name = "r" if p is None else note_name(p)
             dur = _NAMES.get(cut - s, f"/{cut - s}")
             tie = "~" if p is not None and cut < e else ""
             bars[s // STEPS_PER_BAR].append(name + dur + tie)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from bachgan import cleanup
+from bachgan.melody import MAX_BARS, MelodyError
 from bachgan.pianoroll import from_roll, to_roll
 from bachgan.voices import (
     STEPS_PER_BAR,
@@ -28,7 +29,6 @@ from bachgan.voices import (
     voice_index,
 )
 
-MAX_BARS = 64
 DEFAULT_CLEANUP = "voice-leading"
 
 
@@ -116,8 +116,8 @@ class Result:
 
     voices: Voices
     voice: int
-    z: np.ndarray
-    seed: int | None
+    z: np.ndarray  # the latent rows as the generator got them: after truncation, so pass
+    seed: int | None  # it back with truncation=1.0 to make the same result again
     raw_roll: np.ndarray
     cleanup: dict = field(default_factory=dict)
 
@@ -166,8 +166,6 @@ class Harmonizer:
         ).numpy()
 
     def check(self, melody: Voices, voice: int) -> None:
-        from bachgan.melody import MelodyError
-
         p = self.preset
         if voice not in p.condition_voices:
             names = ", ".join(VOICE_NAMES[v] for v in p.condition_voices)
@@ -219,14 +217,15 @@ class Harmonizer:
         p = self.preset
         roll_in = to_roll(padded, p.low, p.n_pitches)  # (T, P, 1)
         starts = list(range(0, n_bars - 1)) if n_bars > 2 else [0]
-        cond = np.stack([roll_in[s * 16 : s * 16 + WINDOW_STEPS] for s in starts])
+        at = [s * STEPS_PER_BAR for s in starts]
+        cond = np.stack([roll_in[a : a + WINDOW_STEPS] for a in at])
         zs = np.stack([z[s : s + 2] for s in starts])
         out = self._run(cond, zs, np.full(len(starts), v))
         total = np.zeros((n_bars * STEPS_PER_BAR, p.n_pitches, 4), np.float32)
         weight = np.zeros((n_bars * STEPS_PER_BAR, 1, 1), np.float32)
-        for s, w in zip(starts, out):
-            total[s * 16 : s * 16 + WINDOW_STEPS] += w
-            weight[s * 16 : s * 16 + WINDOW_STEPS] += 1
+        for a, w in zip(at, out):
+            total[a : a + WINDOW_STEPS] += w
+            weight[a : a + WINDOW_STEPS] += 1
         roll = total / weight
         # Padding after the melody is not music: nothing sounds there.
         roll[steps:] = -1.0
