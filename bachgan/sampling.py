@@ -116,8 +116,10 @@ class Result:
 
     voices: Voices
     voice: int
-    z: np.ndarray  # the latent rows as the generator got them: after truncation, so pass
-    seed: int | None  # it back with truncation=1.0 to make the same result again
+    # The latent rows as the generator got them, after truncation: pass them back with
+    # truncation=1.0 to make the same result again.
+    z: np.ndarray
+    seed: int | None
     raw_roll: np.ndarray
     cleanup: dict = field(default_factory=dict)
 
