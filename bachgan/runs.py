@@ -202,8 +202,9 @@ def _mentions_dir(pid: int, args: list[str], run_dir: Path) -> bool:
     except OSError:
         cwd = PROJECT_ROOT
     target = run_dir.resolve()
+    named = re.compile(re.escape(str(target)) + r"(?![\w.-])")  # runs/a, not runs/a2
     for arg in args:
-        if str(target) in arg:
+        if named.search(arg):
             return True
         try:
             if (cwd / arg.split("=", 1)[-1]).resolve() == target:

@@ -4,6 +4,7 @@ and real tiny runs started, stopped and resumed through the CLI."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -358,3 +359,11 @@ def test_runs_table_shows_times_and_progress_for_people():
     row = info.row()
     assert row["progress"] == "4,041 / 20,000"
     assert row["started"] == runs.readable_time(info.started) != info.started
+
+
+def test_a_command_line_names_its_own_run_dir_only(tmp_path):
+    run = tmp_path / "cpu-a"
+    assert runs._mentions_dir(os.getpid(), ["--run-dir", str(run)], run)
+    assert runs._mentions_dir(os.getpid(), ["-c", f"train('{run}')"], run)
+    assert not runs._mentions_dir(os.getpid(), ["--run-dir", str(tmp_path / "cpu-a2")], run)
+    assert not runs._mentions_dir(os.getpid(), ["--run-dir", f"{run}.old"], run)
