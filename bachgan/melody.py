@@ -273,6 +273,9 @@ def melody_from_midi(
         raise MelodyError(f"Track {track + 1} has {what}; choose a track with a melody.")
 
     notes, moved = note_steps(pm, pm.instruments[track])
+    if pickup := _marked_pickup(pm):  # it ends where bar 2 begins
+        notes = [(s + STEPS_PER_BAR - pickup, e + STEPS_PER_BAR - pickup, p) for s, e, p in notes]
+        report.changes.append(f"put the pickup ({_beats(pickup)}) at the end of a silent first bar")
     first = min(s for s, _, _ in notes)
     drop = first - first % STEPS_PER_BAR
     notes = [(s - drop, e - drop, p) for s, e, p in notes]
@@ -287,7 +290,7 @@ def melody_from_midi(
         )
     if drop:
         report.changes.append(f"dropped {_n(drop // STEPS_PER_BAR, 'bar')} of leading silence")
-    ts = pm.time_signature_changes
+    ts = pm.time_signature_changes[1:] if pickup else pm.time_signature_changes
     if ts and (ts[0].numerator, ts[0].denominator) != (4, 4):
         report.changes.append(
             f"the file is in {ts[0].numerator}/{ts[0].denominator}; BachGAN counts 4/4 bars"
@@ -295,6 +298,16 @@ def melody_from_midi(
     report.tempo = round(float(pm.get_tempo_changes()[1][0]), 1)
     melody = Voices(pitches, onsets)
     return (_fit(melody, voice, report) if fit_range else melody), report
+
+
+def _marked_pickup(pm: pretty_midi.PrettyMIDI) -> int:
+    """Steps of a pickup bar the file marks with a time signature of its own (say 1/4, then
+    4/4 from bar 2, as notation programs may export an anacrusis); 0 if none is marked."""
+    ts = pm.time_signature_changes
+    if len(ts) < 2 or ts[0].time > 0 or (ts[1].numerator, ts[1].denominator) != (4, 4):
+        return 0
+    steps = round(pm.time_to_tick(ts[1].time) / (pm.resolution / STEPS_PER_BEAT))
+    return steps if 0 < steps < STEPS_PER_BAR else 0
 
 
 def _whole_bars(steps: int) -> int:

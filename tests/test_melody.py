@@ -65,6 +65,26 @@ def test_takes_the_highest_part_and_reports_it():
     assert [n[2] for n in alone.notes()] == [60, 62, 64]  # moved up into the soprano range
 
 
+def test_a_pickup_bar_marked_by_its_own_time_signature_keeps_its_place():
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    inst = pretty_midi.Instrument(73, name="Flute")
+    inst.notes = [pretty_midi.Note(90, p, s, e) for p, s, e in quarters([67, *SCALE])]
+    pm.instruments.append(inst)
+    pm.time_signature_changes = [  # a one-beat pickup, then 4/4 from the first full bar
+        pretty_midi.TimeSignature(1, 4, 0.0),
+        pretty_midi.TimeSignature(4, 4, Q),
+    ]
+    buf = io.BytesIO()
+    pm.write(buf)
+    melody, report = melody_from_midi(buf.getvalue(), fit_range=False)
+    assert melody.notes()[:2] == [(12, 16, 67), (16, 20, 72)]  # G4 on beat 4, C5 on bar 2
+    assert "pickup (1 beat)" in str(report) and "1/4" not in str(report)
+    unmarked, _ = melody_from_midi(
+        midi_file(("Flute", 73, quarters([67, *SCALE]))), fit_range=False
+    )
+    assert unmarked.notes()[0] == (0, 4, 67)  # without a mark, nothing moves
+
+
 def test_the_tune_wins_over_a_busier_accompaniment():
     tune = SCALE * 2  # 16 notes, high
     bass = [36, 43, 48, 43] * 10  # 40 notes, low
