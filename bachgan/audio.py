@@ -115,14 +115,15 @@ def _fluidsynth(
     with tempfile.TemporaryDirectory(prefix="bachgan-audio-") as tmp:
         env = dict(os.environ, SDL_AUDIODRIVER="dummy")
         jobs = []
-        for i, part in enumerate(parts):
-            mid, out = Path(tmp, f"in{i}.mid"), Path(tmp, f"out{i}.wav")
-            mid.write_bytes(part)
-            cmd = [binary, "-ni", "-q", "-g", str(GAIN), "-o", "synth.dynamic-sample-loading=1"]
-            cmd += ["-F", str(out), "-r", str(sample_rate), str(font), str(mid)]
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-            jobs.append((proc, out))
-        try:
+        try:  # whatever fails, no fluidsynth started here outlives this call
+            for i, part in enumerate(parts):
+                mid, out = Path(tmp, f"in{i}.mid"), Path(tmp, f"out{i}.wav")
+                mid.write_bytes(part)
+                cmd = [binary, "-ni", "-q", "-g", str(GAIN), "-o", "synth.dynamic-sample-loading=1"]
+                cmd += ["-F", str(out), "-r", str(sample_rate), str(font), str(mid)]
+                stderr = subprocess.PIPE
+                proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+                jobs.append((proc, out))
             errors = [_wait(proc, timeout) for proc, _ in jobs]
         finally:
             for proc, _ in jobs:

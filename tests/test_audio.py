@@ -137,3 +137,22 @@ def test_mono_preview_is_the_stereo_render_mixed_down():
     n = min(len(both), len(one))
     mixed = both[:n].mean(axis=1)
     assert np.sqrt(np.mean((mixed - one[:n]) ** 2)) < 0.02 * np.sqrt(np.mean(mixed**2))
+
+
+def test_a_failed_start_leaves_no_fluidsynth_running(monkeypatch, tmp_path):
+    """If the second synthesizer cannot start, the first is stopped and waited for."""
+    import subprocess
+
+    real, started = subprocess.Popen, []
+
+    def popen(cmd, **kw):
+        if started:
+            raise OSError("no more processes")
+        started.append(real(["sleep", "30"], **kw))  # stands for the first fluidsynth
+        return started[-1]
+
+    monkeypatch.setattr(audio, "usable_cores", lambda: 2)
+    monkeypatch.setattr(audio.subprocess, "Popen", popen)
+    with pytest.raises(OSError):
+        audio._fluidsynth("fluidsynth", tmp_path / "font.sf2", to_midi_bytes(two_bars()), 22050, 9)
+    assert started and started[0].poll() is not None  # ended, and reaped: no zombie
