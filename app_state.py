@@ -34,8 +34,8 @@ _KEEP = "_keep_"
 def _load_harmonizer(path: str, stamp: float):
     from bachgan.sampling import Harmonizer
 
-    del stamp  # part of the cache key only: a re-exported model is loaded again
     h = Harmonizer(path)
+    h.version = (path, stamp)  # a re-exported model (a resumed run) is loaded again
     _warm_up(h)
     return h
 
@@ -298,14 +298,23 @@ def render_audio(midi: bytes, preview: bool = True) -> tuple[bytes, bool, str]:
     return a.wav, a.is_fallback, a.synthesizer
 
 
+def _rendered(midi: bytes, preview: bool) -> tuple[bytes, bool, str]:
+    """`render_audio`, except that a fallback sound is not kept: FluidSynth may work on the
+    next try, and a cached fallback would play for every session until evicted."""
+    out = render_audio(midi, preview)
+    if out[1]:
+        render_audio.clear(midi, preview)
+    return out
+
+
 def full_quality_wav(midi: bytes) -> bytes:
     """The WAV to download: 44.1 kHz stereo (rendered when asked for)."""
-    return render_audio(midi, preview=False)[0]
+    return _rendered(midi, False)[0]
 
 
 def audio_player(midi: bytes) -> None:
     """st.audio of the rendered MIDI, with a note when the fallback synthesizer was used."""
-    wav, fallback, synth = render_audio(midi)
+    wav, fallback, synth = _rendered(midi, True)
     st.audio(wav, format="audio/wav")
     if fallback:
         st.caption(

@@ -497,6 +497,15 @@ class Sample:
     midi: list[bytes] = field(default_factory=list)
 
 
+def sample_stamp(name, iteration: int) -> float:
+    """When the sample file was written (0.0 if it is missing): what a cache keys on."""
+    path = resolve_run(name) / "samples" / f"iter-{int(iteration):06d}.npz"
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def load_sample(name, iteration: int, tempo: float = 80.0) -> Sample:
     """Decode samples/iter-NNNNNN.npz the way the app harmonizes, plus MIDI for listening."""
     from bachgan import midi, sampling

@@ -43,8 +43,9 @@ KEPT = [*DEFAULTS, "h_chorale"]
 
 st.set_page_config(page_title="Harmonize · BachGAN", page_icon="🎼", layout="wide")
 app.restore(KEPT)
-if st.session_state.pop("demo", False):  # the home page's one-click button
+if st.session_state.pop("demo", False):  # the home page's one-click button: the shipped model
     st.session_state.update(h_source="tune", h_tune=DEMO_TUNE, h_voice=0, h_seed=0, h_trunc=1.0)
+    st.session_state.update(model_choice=app.SHIPPED, h_model=app.SHIPPED)
     st.session_state.h_active = True
 for k, v in DEFAULTS.items():
     st.session_state.setdefault(k, v)
@@ -141,14 +142,14 @@ def melody_input(voice: int):
 
 def harmonize(choice: str, melody, voice: int, seed: int, truncation: float):
     """The result for these inputs, reused while they stay the same."""
+    h = app.load_model(choice)  # cached; its version changes when a run saves a newer model
+    if h is None:
+        return None
     digest = hashlib.sha1(melody.pitches.tobytes() + melody.onsets.tobytes()).hexdigest()
-    key = (choice, digest, voice, seed, truncation)
+    key = (h.version, digest, voice, seed, truncation)
     kept = st.session_state.get("h_result")
     if kept and kept["key"] == key:
         return kept["result"]
-    h = app.load_model(choice)
-    if h is None:
-        return None
     with st.spinner("Harmonizing…"):
         result = h.harmonize(melody, voice, seed=seed, truncation=truncation)
     st.session_state.h_result = {"key": key, "result": result}

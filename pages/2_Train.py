@@ -29,8 +29,13 @@ STATE_TEXT = {
 
 
 @st.cache_data(max_entries=32, show_spinner="Decoding the samples…")
-def _sample(name: str, iteration: int) -> runs.Sample:
+def _cached_sample(name: str, iteration: int, stamp: float) -> runs.Sample:
+    del stamp  # part of the key only: a run made again under the same name has new samples
     return runs.load_sample(name, iteration)
+
+
+def _sample(name: str, iteration: int) -> runs.Sample:
+    return _cached_sample(name, iteration, runs.sample_stamp(name, iteration))
 
 
 # ---------------------------------------------------------------- start form

@@ -176,14 +176,16 @@ with st.expander("Sound and adventure"):
 melody = full.slice(0, min(full.steps, bars * STEPS_PER_BAR))
 h = app.load_model(choice)
 if h is None:
+    app.save(list(DEFAULTS))  # the settings just changed survive a visit to another page
     st.stop()
 try:
     h.check(melody, voice)
 except MelodyError as e:
     st.error(str(e))
+    app.save(list(DEFAULTS))
     st.stop()
 digest = hashlib.sha1(melody.pitches.tobytes() + melody.onsets.tobytes()).hexdigest()
-ctx = (choice, digest, voice, float(truncation))
+ctx = (h.version, digest, voice, float(truncation))  # a newer save of a run: new results
 
 # ---------------------------------------------------------------- tabs
 

@@ -216,3 +216,70 @@ def test_favourites_zip_holds_midi_files_and_seeds():
         assert z.namelist() == ["01-old-hundredth-seed-3.mid", "favourites.json"]
         index = json.loads(z.read("favourites.json"))
     assert index[0]["seed"] == 3 and "midi" not in index[0]
+
+
+def test_a_newer_save_of_a_run_harmonizes_again_and_the_demo_uses_the_shipped_model(
+    env, tiny_export
+):
+    import os
+    import shutil
+
+    from bachgan.export import CARD, resolve_export
+    from bachgan.sampling import SHIPPED_DIR
+
+    shutil.copytree(tiny_export, env / "tiny")
+    at = app("streamlit_app.py").run()
+    at.switch_page("pages/1_Harmonize.py").run()
+    at.selectbox(key="h_model").set_value("tiny").run()
+    at.button(key="h_go").click().run()
+    no_exception(at)
+    first = at.session_state["h_result"]["key"]
+    card = resolve_export(env / "tiny") / CARD  # the run saves again, as a resumed run does
+    os.utime(card, (card.stat().st_mtime + 60,) * 2)
+    at.run()
+    no_exception(at)
+    assert at.session_state["h_result"]["key"] != first  # not the older model's result
+
+    at.switch_page("streamlit_app.py").run()
+    at.button[0].click().run()  # "Harmonize a tune now"
+    no_exception(at)
+    path = at.session_state["h_result"]["key"][0][0]
+    assert resolve_export(SHIPPED_DIR) == resolve_export(path) and not at.error
+
+
+def test_a_fallback_sound_is_not_kept_in_the_cache(monkeypatch):
+    """One FluidSynth failure must not make a piece play as sine waves for everyone after."""
+    import app_state
+    from bachgan import audio
+
+    made = []
+
+    def render_wav(midi, sample_rate=audio.SAMPLE_RATE, mono=False):
+        made.append(len(made) == 0)  # the first render falls back, the next ones do not
+        return audio.Audio(
+            b"RIFF", sample_rate, "fallback: sine waves (x)" if made[-1] else "fs", made[-1]
+        )
+
+    monkeypatch.setattr(audio, "render_wav", render_wav)
+    midi = b"MThd-a-piece-only-this-test-renders"
+    assert app_state._rendered(midi, True)[1] is True  # the fallback, shown once
+    assert app_state._rendered(midi, True)[1] is False  # rendered again, for real
+    assert app_state._rendered(midi, True)[1] is False and made == [True, False]  # now cached
+
+
+def test_explore_keeps_a_setting_that_led_to_an_error_across_pages(env, tiny_export):
+    import shutil
+
+    from bachgan.export import resolve_export
+
+    shutil.copytree(tiny_export, env / "broken")
+    (resolve_export(env / "broken") / "generator.weights.h5").write_bytes(b"not hdf5")
+    at = app("streamlit_app.py").run()
+    at.switch_page("pages/3_Explore_latent.py").run()
+    at.selectbox(key="e_model").set_value("broken").run()
+    at.selectbox(key="e_voice").set_value(3).run()  # changed while the page shows an error
+    assert any("Could not load" in e.value for e in at.error)
+    at.switch_page("pages/1_Harmonize.py").run()
+    at.switch_page("pages/3_Explore_latent.py").run()
+    no_exception(at)
+    assert at.selectbox(key="e_voice").value == 3  # as the person left it

@@ -231,3 +231,22 @@ def test_curves_figures():
     no_ref = curves.music_figure(rows, None)
     assert "Bach (held-out chorales)" not in {t.name for t in no_ref.data}
     assert curves.music_figure(rows[:10], ref).layout.annotations  # nothing measured yet
+
+
+def test_samples_of_a_run_made_again_under_the_same_name_are_shown_fresh(env):
+    import os
+
+    d = fake_run(env, "again", "finished")
+    at = page().run()
+    assert "Soprano G4" in json.dumps(chart(at, "train_sample_roll"))  # fake_run's melody
+    path = d / "samples" / "iter-000010.npz"  # the run is made again: new samples
+    with np.load(path) as z:
+        parts = {k: z[k] for k in z.files}
+    parts["melody"][:, :, 0] = 72
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **parts)
+    path.write_bytes(buf.getvalue())
+    os.utime(path, (path.stat().st_mtime + 60,) * 2)
+    fresh = page().run()  # another visitor, same server process (same cache)
+    shown = json.dumps(chart(fresh, "train_sample_roll"))
+    assert "Soprano C5" in shown and "Soprano G4" not in shown and not fresh.exception
