@@ -15,6 +15,9 @@ from bachgan.presets import PRESETS
 from bachgan.voices import VOICE_NAMES
 
 REFRESH_S = 3  # how often the live part of the page rereads a running run
+# Widget values kept when the person visits another page and comes back.
+KEPT = ["train_run", "train_preset", "train_seed", "train_name", "train_smoothing"]
+KEPT += [f"train_{what}_{p}" for what in ("iterations", "voices") for p in PRESETS]
 STATE_TEXT = {
     "running": "🟢 training",
     "finished": "✅ finished",
@@ -330,6 +333,14 @@ def chosen_run(names: list[str], active: runs.RunInfo | None) -> str | None:
 
 
 def main() -> None:
+    app.restore(KEPT)
+    try:
+        page()
+    finally:  # also after an early return or st.rerun
+        app.save(KEPT)
+
+
+def page() -> None:
     st.title("Train a model")
     st.markdown(
         "Train BachGAN on Bach's chorales in the background, watch it learn and listen to "

@@ -250,3 +250,19 @@ def test_samples_of_a_run_made_again_under_the_same_name_are_shown_fresh(env):
     fresh = page().run()  # another visitor, same server process (same cache)
     shown = json.dumps(chart(fresh, "train_sample_roll"))
     assert "Soprano C5" in shown and "Soprano G4" not in shown and not fresh.exception
+
+
+def test_choices_survive_a_visit_to_another_page(env):
+    fake_run(env, "older", "finished")
+    fake_run(env, "newer", "finished")
+    at = AppTest.from_file(str(Path(PAGE).parent.parent / "streamlit_app.py"), default_timeout=90)
+    at.run().switch_page("pages/2_Train.py").run()
+    at.selectbox(key="train_run").set_value("older").run()
+    at.selectbox(key="train_preset").set_value("tiny").run()
+    at.text_input(key="train_name").input("my-run").run()
+    at.switch_page("pages/1_Harmonize.py").run()
+    at.switch_page("pages/2_Train.py").run()
+    assert not at.exception
+    assert at.selectbox(key="train_run").value == "older"
+    assert at.selectbox(key="train_preset").value == "tiny"
+    assert at.text_input(key="train_name").value == "my-run"
