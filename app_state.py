@@ -25,6 +25,58 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SHIPPED = "shipped"
 _KEEP = "_keep_"
+HERE = Path(__file__).resolve().parent
+
+# (file, title in the menu, icon, link text on the home page, what the page is for)
+PAGES = [
+    (
+        "pages/1_Harmonize.py",
+        "Harmonize",
+        "🎼",
+        "Harmonize your own melody",
+        "A tune, a MIDI file, typed notes or a voice of a Bach chorale: hear, see, download.",
+    ),
+    (
+        "pages/2_Train.py",
+        "Train",
+        "🏋️",
+        "Train a model",
+        "Train your own model in the background and watch it learn.",
+    ),
+    (
+        "pages/3_Explore_latent.py",
+        "Explore latent",
+        "🧭",
+        "Explore variations",
+        "Walk between harmonizations of one melody and keep your favourites.",
+    ),
+]
+NAV_PAGES: list = []  # the st.Page objects, once streamlit_app.py has run in this process
+
+
+# ---------------------------------------------------------------- the menu
+
+
+def menu() -> None:
+    """The sidebar menu every page draws (Streamlit's own is off in .streamlit/config.toml).
+
+    Until streamlit_app.py has run once, a server is in Streamlit's older pages/ folder
+    mode, where the first visit to a deep link (/Harmonize) would show the folder's menu,
+    with the home page called "streamlit app". Files serve as links in that mode; under
+    st.navigation only its st.Page objects do."""
+    from streamlit.errors import StreamlitAPIException
+
+    if NAV_PAGES:
+        links = [(p, p.title, p.icon) for p in NAV_PAGES]
+    else:
+        links = [("streamlit_app.py", "Home", "🏠")]
+        links += [(f, title, icon) for f, title, icon, *_ in PAGES if (HERE / f).exists()]
+    with st.sidebar:
+        for page, title, icon in links:
+            try:
+                st.page_link(page, label=title, icon=icon)
+            except StreamlitAPIException:  # a page run on its own (AppTest): no menu
+                return
 
 
 # ---------------------------------------------------------------- models

@@ -5,49 +5,23 @@ makes this file the home page. Nothing slow happens here before the first paint:
 model loads after the text and buttons are drawn, and Bach's chorales are never parsed
 from this page.
 
-Streamlit quirk: with a pages/ folder present, a server starts in its older folder mode
-and switches to st.navigation the first time this file runs. A very first visit that
-deep-links to a page (e.g. /Harmonize) therefore shows the folder's menu ("streamlit
-app") until its next rerun; everything on the page works either way.
+The menu is drawn by every page (`app_state.menu`), not by Streamlit: with a pages/
+folder present, a server starts in Streamlit's older folder mode and switches to
+st.navigation the first time this file runs, and the folder mode's own menu would call
+this page "streamlit app" on a first visit straight to /Harmonize.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
-HERE = Path(__file__).resolve().parent
-# (file, title in the menu, icon, link text on the home page, what the page is for)
-PAGES = [
-    (
-        "pages/1_Harmonize.py",
-        "Harmonize",
-        "🎼",
-        "Harmonize your own melody",
-        "A tune, a MIDI file, typed notes or a voice of a Bach chorale: hear, see, download.",
-    ),
-    (
-        "pages/2_Train.py",
-        "Train",
-        "🏋️",
-        "Train a model",
-        "Train your own model in the background and watch it learn.",
-    ),
-    (
-        "pages/3_Explore_latent.py",
-        "Explore latent",
-        "🧭",
-        "Explore variations",
-        "Walk between harmonizations of one melody and keep your favourites.",
-    ),
-]
+import app_state as app
+
 DEMO_TUNE = "Ode to Joy (Beethoven)"
 
 
 def home():
-    import app_state as app
-
+    app.menu()
     st.title("BachGAN")
     st.markdown(
         "**Give BachGAN a melody and it writes the other three voices of a four-part chorale "
@@ -61,7 +35,7 @@ def home():
     ):
         st.session_state.demo = True
         st.switch_page("pages/1_Harmonize.py")
-    pages = [p for p in PAGES if (HERE / p[0]).exists()]
+    pages = [p for p in app.PAGES if (app.HERE / p[0]).exists()]
     for col, (path, _, icon, link, why) in zip(st.columns(len(pages)), pages):
         col.page_link(path, label=link, icon=icon, help=why)
 
@@ -108,5 +82,6 @@ def home():
 
 st.set_page_config(page_title="BachGAN", page_icon="🎼", layout="wide")
 pages = [st.Page(home, title="Home", icon="🏠", default=True)]
-pages += [st.Page(p[0], title=p[1], icon=p[2]) for p in PAGES if (HERE / p[0]).exists()]
-st.navigation(pages).run()
+pages += [st.Page(p[0], title=p[1], icon=p[2]) for p in app.PAGES if (app.HERE / p[0]).exists()]
+app.NAV_PAGES[:] = pages  # from now on the pages link to these (see app.menu)
+st.navigation(pages, position="hidden").run()

@@ -42,6 +42,7 @@ DEFAULTS = {
 KEPT = [*DEFAULTS, "h_chorale"]
 
 st.set_page_config(page_title="Harmonize · BachGAN", page_icon="🎼", layout="wide")
+app.menu()
 app.restore(KEPT)
 if st.session_state.pop("demo", False):  # the home page's one-click button: the shipped model
     st.session_state.update(h_source="tune", h_tune=DEMO_TUNE, h_voice=0, h_seed=0, h_trunc=1.0)

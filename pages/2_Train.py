@@ -333,6 +333,7 @@ def chosen_run(names: list[str], active: runs.RunInfo | None) -> str | None:
 
 
 def main() -> None:
+    app.menu()
     app.restore(KEPT)
     try:
         page()

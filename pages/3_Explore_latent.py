@@ -39,6 +39,7 @@ DEFAULTS = {
     "e_g_n": 6,
 }
 st.set_page_config(page_title="Explore latent · BachGAN", page_icon="🧭", layout="wide")
+app.menu()
 app.restore(list(DEFAULTS))
 for k, v in DEFAULTS.items():
     st.session_state.setdefault(k, v)

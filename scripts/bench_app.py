@@ -85,7 +85,7 @@ def main() -> None:
             page.goto(url)
             page.get_by_role("button", name="Harmonize a tune now").wait_for()
             out["home_usable_s"] = round(time.perf_counter() - t0, 2)
-            page.get_by_test_id("stSidebarNav").get_by_text("Harmonize").click()
+            page.get_by_test_id("stSidebar").get_by_text("Harmonize", exact=True).click()
             page.get_by_role("heading", name="Harmonize a melody").wait_for()
             clicks = []
             for i in range(args.clicks):

@@ -85,10 +85,22 @@ def page(server):
             browser.close()
 
 
+def test_a_first_visit_straight_to_a_page_shows_the_menu(server, page):
+    """Runs first, on a fresh server: Streamlit is still in its pages/ folder mode."""
+    page.goto(urljoin(server, "Harmonize"))
+    page.get_by_role("heading", name="Harmonize a melody").wait_for()
+    menu = page.get_by_test_id("stSidebar")
+    for title in ("Home", "Harmonize", "Train", "Explore latent"):
+        menu.get_by_text(title, exact=True).wait_for()
+    assert "streamlit app" not in menu.inner_text().lower()
+    menu.get_by_text("Home", exact=True).click()
+    page.get_by_role("heading", name="BachGAN").wait_for()
+
+
 def test_harmonize_a_builtin_tune_in_the_browser(server, page):
     page.goto(server)
     page.get_by_role("heading", name="BachGAN").wait_for()
-    page.get_by_test_id("stSidebarNav").get_by_text("Harmonize").click()
+    page.get_by_test_id("stSidebar").get_by_text("Harmonize", exact=True).click()
     page.get_by_role("heading", name="Harmonize a melody").wait_for()
     # Built-in tunes are the default source: open the tune list and pick one.
     page.get_by_role("combobox", name="Tune").click()
