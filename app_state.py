@@ -28,7 +28,7 @@ _KEEP = "_keep_"
 HERE = Path(__file__).resolve().parent
 
 # (file, title in the menu, icon, link text on the home page, what the page is for)
-PAGES = [
+_PAGES = [
     (
         "pages/1_Harmonize.py",
         "Harmonize",
@@ -51,6 +51,7 @@ PAGES = [
         "Walk between harmonizations of one melody and keep your favourites.",
     ),
 ]
+PAGES = [p for p in _PAGES if (HERE / p[0]).exists()]  # those this checkout has
 NAV_PAGES: list = []  # the st.Page objects, once streamlit_app.py has run in this process
 
 
@@ -70,7 +71,7 @@ def menu() -> None:
         links = [(p, p.title, p.icon) for p in NAV_PAGES]
     else:
         links = [("streamlit_app.py", "Home", "🏠")]
-        links += [(f, title, icon) for f, title, icon, *_ in PAGES if (HERE / f).exists()]
+        links += [(f, title, icon) for f, title, icon, *_ in PAGES]
     with st.sidebar:
         for page, title, icon in links:
             try:
@@ -160,10 +161,7 @@ def model_quality(choice: str = SHIPPED) -> tuple[dict, str]:
     stored = card.get("metrics") or card.get("evaluation", {}).get("rows", {}).get("model/all")
     if isinstance(stored, dict) and stored:
         return stored, "from the model's evaluation on held-out chorales and tunes"
-    from bachgan.export import CARD
-
-    folder = Path(card["path"])
-    m = _tune_quality(str(folder), (folder / CARD).stat().st_mtime)
+    m = _tune_quality(*h.version)  # the same (folder, time) the model was loaded by
     return m, "a quick check: the five built-in tunes as soprano, three seeds each"
 
 

@@ -35,8 +35,7 @@ def home():
     ):
         st.session_state.demo = True
         st.switch_page("pages/1_Harmonize.py")
-    pages = [p for p in app.PAGES if (app.HERE / p[0]).exists()]
-    for col, (path, _, icon, link, why) in zip(st.columns(len(pages)), pages):
+    for col, (path, _, icon, link, why) in zip(st.columns(len(app.PAGES)), app.PAGES):
         col.page_link(path, label=link, icon=icon, help=why)
 
     picture = st.container()
@@ -82,6 +81,6 @@ def home():
 
 st.set_page_config(page_title="BachGAN", page_icon="🎼", layout="wide")
 pages = [st.Page(home, title="Home", icon="🏠", default=True)]
-pages += [st.Page(p[0], title=p[1], icon=p[2]) for p in app.PAGES if (app.HERE / p[0]).exists()]
+pages += [st.Page(p[0], title=p[1], icon=p[2]) for p in app.PAGES]
 app.NAV_PAGES[:] = pages  # from now on the pages link to these (see app.menu)
 st.navigation(pages, position="hidden").run()

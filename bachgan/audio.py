@@ -121,8 +121,9 @@ def _fluidsynth(
                 mid.write_bytes(part)
                 cmd = [binary, "-ni", "-q", "-g", str(GAIN), "-o", "synth.dynamic-sample-loading=1"]
                 cmd += ["-F", str(out), "-r", str(sample_rate), str(font), str(mid)]
-                stderr = subprocess.PIPE
-                proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+                proc = subprocess.Popen(
+                    cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+                )
                 jobs.append((proc, out))
             errors = [_wait(proc, timeout) for proc, _ in jobs]
         finally:

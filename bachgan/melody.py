@@ -275,9 +275,8 @@ def melody_from_midi(
     notes, moved = note_steps(pm, pm.instruments[track])
     if pickup := _marked_pickup(pm):  # it ends where bar 2 begins
         notes = [(s + STEPS_PER_BAR - pickup, e + STEPS_PER_BAR - pickup, p) for s, e, p in notes]
-        report.changes.append(f"put the pickup ({_beats(pickup)}) at the end of a silent first bar")
-    first = min(s for s, _, _ in notes)
-    drop = first - first % STEPS_PER_BAR
+        _placed_pickup(pickup, report)
+    drop = _silent_bars(min(s for s, _, _ in notes), report)
     notes = [(s - drop, e - drop, p) for s, e, p in notes]
     steps = _whole_bars(max(e for _, e, _ in notes))
     pitches, onsets, hidden = top_line(notes, steps)
@@ -288,8 +287,6 @@ def melody_from_midi(
         report.changes.append(
             f"kept the top line where notes overlap ({_n(hidden, 'note')} hidden)"
         )
-    if drop:
-        report.changes.append(f"dropped {_n(drop // STEPS_PER_BAR, 'bar')} of leading silence")
     ts = pm.time_signature_changes[1:] if pickup else pm.time_signature_changes
     if ts and (ts[0].numerator, ts[0].denominator) != (4, 4):
         report.changes.append(
@@ -298,6 +295,19 @@ def melody_from_midi(
     report.tempo = round(float(pm.get_tempo_changes()[1][0]), 1)
     melody = Voices(pitches, onsets)
     return (_fit(melody, voice, report) if fit_range else melody), report
+
+
+def _placed_pickup(steps: int, report: ImportReport) -> None:
+    report.changes.append(f"put the pickup ({_beats(steps)}) at the end of a silent first bar")
+
+
+def _silent_bars(first: int, report: ImportReport) -> int:
+    """Steps of whole silent bars before the first note (`first`), which both importers drop
+    (a pickup keeps its place in the bar); says so in the report."""
+    drop = first - first % STEPS_PER_BAR
+    if drop:
+        report.changes.append(f"dropped {_n(drop // STEPS_PER_BAR, 'bar')} of leading silence")
+    return drop
 
 
 def _marked_pickup(pm: pretty_midi.PrettyMIDI) -> int:
@@ -473,11 +483,9 @@ def melody_from_text(
     if 0 < pickup < STEPS_PER_BAR:
         pad = STEPS_PER_BAR - pickup
         pitches, onsets = [SILENT] * pad + pitches, [False] * pad + onsets
-        report.changes.append(f"put the pickup ({_beats(pickup)}) at the end of a silent first bar")
-    first = next(i for i, p in enumerate(pitches) if p >= 0)
-    if drop := first - first % STEPS_PER_BAR:  # whole silent bars before the first note
-        pitches, onsets = pitches[drop:], onsets[drop:]
-        report.changes.append(f"dropped {_n(drop // STEPS_PER_BAR, 'bar')} of leading silence")
+        _placed_pickup(pickup, report)
+    drop = _silent_bars(next(i for i, p in enumerate(pitches) if p >= 0), report)
+    pitches, onsets = pitches[drop:], onsets[drop:]
     total = _whole_bars(len(pitches))
     melody = Voices(pitches, onsets).pad_to(total)
     return (_fit(melody, voice, report) if fit_range else melody), report

@@ -497,11 +497,14 @@ class Sample:
     midi: list[bytes] = field(default_factory=list)
 
 
+def _sample_path(name, iteration: int) -> Path:
+    return resolve_run(name) / "samples" / f"iter-{int(iteration):06d}.npz"
+
+
 def sample_stamp(name, iteration: int) -> float:
     """When the sample file was written (0.0 if it is missing): what a cache keys on."""
-    path = resolve_run(name) / "samples" / f"iter-{int(iteration):06d}.npz"
     try:
-        return path.stat().st_mtime
+        return _sample_path(name, iteration).stat().st_mtime
     except OSError:
         return 0.0
 
@@ -513,7 +516,7 @@ def load_sample(name, iteration: int, tempo: float = 80.0) -> Sample:
 
     if int(iteration) not in samples(name):
         raise RunNameError(f"run {name!r} has no sample at iteration {iteration}")
-    path = resolve_run(name) / "samples" / f"iter-{int(iteration):06d}.npz"
+    path = _sample_path(name, iteration)
     preset_dict = read_config(name).get("preset")
     if not preset_dict:
         raise RunStateError(f"run {name!r} has no config.json to decode its samples")
