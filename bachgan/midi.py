@@ -160,5 +160,9 @@ def _spell(score, k) -> None:
             else:
                 fits = alter == 0 if natural else abs(alter) == 1 and (alter < 0) == flats
             if fits:
+                if alter == 0:
+                    q.accidental = (
+                        None  # an explicit natural is drawn; makeNotation adds needed ones
+                    )
                 n.pitch = q
                 break

@@ -166,3 +166,22 @@ def test_musicxml_spells_notes_outside_the_key_plainly(text, odd, name):
     data = to_musicxml(Voices.stack([melody] * 4))
     notes = converter.parseData(data, format="musicxml").parts[0].recurse().notes
     assert {n.pitch.name for n in notes if n.pitch.midi == odd} == {name}
+
+
+def test_musicxml_writes_only_the_accidentals_a_reader_needs():
+    """A note in the key needs no accidental; a note outside it needs one, once per bar
+    (every note carried a natural sign: music21 spells MIDI numbers with explicit naturals)."""
+    import xml.etree.ElementTree as ET
+
+    from bachgan.melody import melody_from_text
+
+    text = "G4q A4 B4 C5 | D5 F5 F5 D5 | C5 B4 A4 G4 | F#4 G4h."  # G major; bar 2: F natural x2
+    melody = melody_from_text(text, fit_range=False)[0]
+    soprano = ET.fromstring(to_musicxml(Voices.stack([melody] * 4))).find("part")
+    written = [
+        (bar, n.findtext("pitch/step"), n.findtext("accidental"))
+        for bar, measure in enumerate(soprano.iter("measure"), 1)
+        for n in measure.iter("note")
+        if n.findtext("accidental")
+    ]
+    assert written == [(2, "F", "natural")]
