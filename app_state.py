@@ -348,6 +348,15 @@ def render_audio(midi: bytes, preview: bool = True) -> tuple[bytes, bool, str]:
     return a.wav, a.is_fallback, a.synthesizer
 
 
+@st.cache_data(max_entries=32, show_spinner=False)
+def score_svg(voices, tempo: float) -> list[str]:
+    """Sheet music of a result, one SVG per page; cached, as music21 takes about 0.4 s to
+    write the MusicXML of ten bars."""
+    from bachgan.midi import to_score_svg
+
+    return to_score_svg(voices, tempo)
+
+
 def _rendered(midi: bytes, preview: bool) -> tuple[bytes, bool, str]:
     """`render_audio`, except that a fallback sound is not kept: FluidSynth may work on the
     next try, and a cached fallback would play for every session until evicted."""

@@ -3,7 +3,8 @@
 MIDI files have one instrument per voice, named Soprano, Alto, Tenor, Bass (the contract in
 DESIGN.md), one tempo and 4/4. Held notes are single MIDI notes and repeated notes stay separate,
 because both come from `Voices.notes()`. MusicXML goes through music21 so notation programs get
-measures, ties, clefs and a key signature.
+measures, ties, clefs and a key signature; `to_score_svg` engraves that MusicXML with Verovio,
+so the app can show the chorale as sheet music.
 """
 
 from __future__ import annotations
@@ -135,6 +136,31 @@ def to_musicxml(voices: Voices, tempo: float = 80.0, title: str = "BachGAN chora
             part.insert(0, key.KeySignature(k.sharps))
     score.makeNotation(inPlace=True)
     return GeneralObjectExporter(score).parse()
+
+
+# Verovio's page: 210 mm wide at 40% scale fits four or five bars of four staves per system.
+_SCORE_OPTIONS = {
+    "scale": 40,
+    "pageWidth": 2100,
+    "pageHeight": 60000,  # Verovio's largest page: one long page, cut where it ends
+    "adjustPageHeight": True,
+    "header": "none",
+    "footer": "none",
+    "svgViewBox": True,  # scales to the width it is shown at (a phone, a wide screen)
+}
+
+
+def to_score_svg(voices: Voices, tempo: float = 80.0) -> list[str]:
+    """The `to_musicxml` score engraved as sheet music: one SVG string per page (one page
+    unless the piece is very long). Bad input raises ValueError."""
+    import verovio
+
+    verovio.enableLog(verovio.LOG_ERROR)
+    tk = verovio.toolkit()
+    tk.setOptions(_SCORE_OPTIONS)
+    if not tk.loadData(to_musicxml(voices, tempo).decode()):
+        raise ValueError("Verovio could not read the MusicXML score")
+    return [tk.renderToSVG(page) for page in range(1, tk.getPageCount() + 1)]
 
 
 _WHITE_KEYS = {0, 2, 4, 5, 7, 9, 11}  # pitch classes with a natural name

@@ -39,7 +39,7 @@ DEFAULTS = {
     "h_tempo": 80,
     **{f"h_inst_{v}": DEFAULT_INSTRUMENT for v in range(4)},
 }
-KEPT = [*DEFAULTS, "h_chorale"]
+KEPT = [*DEFAULTS, "h_chorale", "h_view"]
 
 st.set_page_config(page_title="Harmonize · BachGAN", page_icon="🎼", layout="wide")
 app.menu()
@@ -175,6 +175,21 @@ def result_metrics(voices, voice: int) -> dict:
     return batch_metrics(tune_windows(voices), voices=others)
 
 
+def show_score(v, tempo: float, voice: int):
+    """The result as sheet music, the same score as the MusicXML download."""
+    try:
+        pages = app.score_svg(v, float(tempo))
+    except ValueError as e:
+        st.warning(f"The score could not be drawn ({e}). The MusicXML download has it.")
+        return
+    for svg in pages:
+        st.image(svg, width="stretch")
+    st.caption(
+        f"The {VOICE_NAMES[voice]} is your melody. Engraved by Verovio from the MusicXML "
+        "download below; key and spelling are BachGAN's best guess."
+    )
+
+
 def show_result(result, report: ImportReport, label: str, seed: int, original=None):
     """The sound, pianoroll, downloads and metrics of one harmonization."""
     voice = result.voice
@@ -207,15 +222,21 @@ def show_result(result, report: ImportReport, label: str, seed: int, original=No
                 help=f"The General MIDI instrument that plays the {VOICE_NAMES[i]}.",
             )
 
-    st.plotly_chart(
-        pianoroll_figure(v, voice, bar_steps=STEPS_PER_BAR),
-        key="h_roll",
-        config=CHART_CONFIG,
-    )
-    st.caption(
-        "The given voice is outlined. Hover a note for its name and place; drag to zoom, "
-        "double-click to zoom out."
-    )
+    roll_tab, score_tab = st.tabs(["🎹 Pianoroll", "🎼 Score"], key="h_view", on_change="rerun")
+    if roll_tab.open:  # only the tab in view is drawn
+        with roll_tab:
+            st.plotly_chart(
+                pianoroll_figure(v, voice, bar_steps=STEPS_PER_BAR),
+                key="h_roll",
+                config=CHART_CONFIG,
+            )
+            st.caption(
+                "The given voice is outlined. Hover a note for its name and place; drag to "
+                "zoom, double-click to zoom out."
+            )
+    if score_tab.open:
+        with score_tab, st.spinner("Engraving the score…"):
+            show_score(v, tempo, voice)
 
     stem = app.slug(f"bachgan {label} seed {seed}")
     d1, d2, d3 = st.columns(3)

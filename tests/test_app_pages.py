@@ -6,6 +6,7 @@ a pianoroll (plotly_chart), an audio player, st.error for bad input, never an ex
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,24 @@ def test_harmonize_a_builtin_tune():
     assert at.table  # metrics beside Bach's
     labels = [b.proto.label for b in at.get("download_button")]
     assert labels == ["⬇ MIDI", "⬇ WAV", "⬇ MusicXML"]
+
+
+def test_the_score_tab_shows_the_result_as_sheet_music():
+    at = app("pages/1_Harmonize.py").run()
+    at.selectbox(key="h_tune").select("Old Hundredth").run()
+    at.button(key="h_go").click().run()
+    assert at.get("plotly_chart") and not at.get("imgs")  # the pianoroll tab is in view
+    at.session_state["h_view"] = "🎼 Score"  # what clicking the tab does
+    at.run()
+    no_exception(at)
+    assert not at.get("plotly_chart") and at.get("audio")  # only the tab in view is drawn
+    (image,) = at.get("image")
+    url = image.proto.imgs[0].url
+    assert url.startswith("data:image/svg+xml;base64,")
+    svg = base64.b64decode(url.split(",", 1)[1]).decode()
+    v = at.session_state["h_result"]["result"].voices
+    notes = sum(len(v.notes(i)) for i in range(4))  # notes tied over a bar line: 2 heads
+    assert svg.count('class="note"') >= notes and svg.count('class="staff"') % 4 == 0
 
 
 def test_new_variation_changes_the_seed_and_keeps_a_result():

@@ -15,6 +15,7 @@ from bachgan.midi import (
     to_midi_bytes,
     to_musicxml,
     to_pretty_midi,
+    to_score_svg,
     voices_from_midi_bytes,
 )
 from bachgan.voices import Voices
@@ -185,3 +186,20 @@ def test_musicxml_writes_only_the_accidentals_a_reader_needs():
         if n.findtext("accidental")
     ]
     assert written == [(2, "F", "natural")]
+
+
+def test_score_svg_engraves_every_note_on_four_staves():
+    from bachgan.melody import BUILTIN_TUNES, melody_from_text
+
+    melody = melody_from_text(BUILTIN_TUNES["Old Hundredth"], "soprano")[0]
+    rng = np.random.default_rng(0)
+    lower = [Voices.from_pitches(np.repeat(rng.integers(40, 70, 40), 4)) for _ in range(3)]
+    v = Voices.stack([melody.slice(0, 160), *lower])  # 10 bars
+    pages = to_score_svg(v, tempo=96)
+    svg = "".join(pages)
+    assert len(pages) == 1 and svg.lstrip().startswith("<svg") and "viewBox" in svg
+    written = converter.parseData(to_musicxml(v, 96), format="musicxml")
+    heads = sum(1 for n in written.recurse().notes)  # tied halves are two noteheads
+    assert svg.count('class="note"') == heads
+    assert svg.count('class="measure"') == 10 and svg.count('class="staff"') == 4 * 10
+    assert svg.count('class="system"') >= 2  # 10 bars do not fit one line
