@@ -158,7 +158,7 @@ def model_quality(choice: str = SHIPPED) -> tuple[dict, str]:
     one, else a quick check on the built-in tunes (soprano given, three seeds each)."""
     h = harmonizer(choice)
     card = h.card
-    stored = card.get("metrics") or card.get("evaluation", {}).get("rows", {}).get("model/all")
+    stored = card.get("evaluation", {}).get("rows", {}).get("model/all")
     if isinstance(stored, dict) and stored:
         return stored, "from the model's evaluation on held-out chorales and tunes"
     m = _tune_quality(*h.version)  # the same (folder, time) the model was loaded by

@@ -77,3 +77,16 @@ def env(tmp_path, monkeypatch, isolated_cache, corpus):
         if proc.poll() is None:
             proc.terminate()
             proc.wait(60)
+
+
+@pytest.fixture
+def deterministic_ops():
+    """Op determinism for one test, then back as it was (it is process-wide)."""
+    import tensorflow as tf
+    from tensorflow.python.framework import config
+
+    was = config.is_op_determinism_enabled()
+    tf.config.experimental.enable_op_determinism()
+    yield
+    if not was:
+        config.disable_op_determinism()

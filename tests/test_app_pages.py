@@ -7,14 +7,18 @@ a pianoroll (plotly_chart), an audio player, st.error for bad input, never an ex
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from bachgan import plots  # noqa: E402
+from bachgan.metrics import HEADLINE  # noqa: E402
+from bachgan.sampling import SHIPPED_DIR  # noqa: E402
 from bachgan.voices import Voices  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +39,11 @@ def test_home_renders_model_and_picture():
     assert at.title[0].value == "BachGAN"
     assert len(at.get("plotly_chart")) == 1  # the picture
     assert any("training iterations" in m.value for m in at.markdown)
-    assert at.table, "the model's quality table is missing"
+    table = at.table[0].value.set_index("metric")
+    evaluation = json.loads((SHIPPED_DIR / "evaluation.json").read_text())["rows"]
+    for key, label, _, _ in HEADLINE:  # the shipped model's own evaluation, beside Bach's
+        assert table.loc[label, "this model"] == plots._fmt(evaluation["model/all"][key])
+        assert table.loc[label, "Bach"] == plots._fmt(evaluation["bach/soprano"][key])
 
 
 def test_home_one_click_lands_on_a_harmonized_result():
@@ -87,10 +95,14 @@ def test_new_variation_changes_the_seed_and_keeps_a_result():
     at = app("pages/1_Harmonize.py").run()
     at.button(key="h_go").click().run()
     before = at.number_input(key="h_seed").value
+    first = at.session_state["h_result"]["result"].voices
     next(b for b in at.button if "New variation" in b.label).click().run()
     no_exception(at)
-    assert at.number_input(key="h_seed").value != before
-    assert at.get("audio")
+    seed = at.number_input(key="h_seed").value
+    assert seed != before and at.get("audio")
+    assert at.session_state["h_result"]["key"][3] == seed  # the result is the new seed's
+    assert f"seed {seed})" in at.subheader[0].value
+    assert at.session_state["h_result"]["result"].voices != first
 
 
 def test_bad_text_melody_shows_an_error_and_the_page_keeps_working():
@@ -151,6 +163,11 @@ def test_harmonize_another_voice():
     at.button(key="h_go").click().run()
     no_exception(at)
     assert at.get("plotly_chart") and at.get("audio") and not at.error
+    result = at.session_state["h_result"]["result"]
+    melody = at.session_state["h_melody"]["melody"]
+    assert result.voice == 3 and at.session_state["h_melody"]["voice"] == 3
+    assert np.array_equal(result.voices.pitches[:, 3], melody.pitches[:, 0])  # in the bass
+    assert "seed 0" in at.subheader[0].value
 
 
 def test_explore_renders_and_interpolates():

@@ -115,18 +115,6 @@ def test_taps_inside_counts_what_a_conv_of_ones_reads(size, k, stride):
     assert _taps_inside(size, k, stride) ** 2 == int(tf.reduce_sum(read))
 
 
-@pytest.fixture
-def deterministic_ops():
-    """Op determinism for one test, then back as it was (it is process-wide)."""
-    from tensorflow.python.framework import config
-
-    was = config.is_op_determinism_enabled()
-    tf.config.experimental.enable_op_determinism()
-    yield
-    if not was:
-        config.disable_op_determinism()
-
-
 def test_fused_generator_forward_matches_the_keras_model():
     for name in ("tiny", "seed"):
         p = get_preset(name)

@@ -44,7 +44,7 @@ def test_pickup_aligns_bar_lines(corpus):
         assert first < 16
 
 
-def test_cache_refuses_corrupt_or_older_files(tmp_path, monkeypatch, isolated_cache):
+def test_cache_refuses_corrupt_or_older_files(tmp_path, monkeypatch, corpus):
     path = data.cache_path()
     good = path.read_bytes()
     monkeypatch.setenv("BACHGAN_CACHE", str(tmp_path))
@@ -109,7 +109,6 @@ def test_augmentation_stays_in_range(corpus):
     lo, hi = data.shift_bounds(train, p.low, p.n_pitches, p.transpose)
     assert lo.min() >= -5 and hi.max() <= 6
     ds = data.make_dataset(train, p, seed=1)
-    shifts = set()
     for roll, cond, voice in ds.take(10):
         r = roll.numpy()
         assert r.shape[1:] == (32, p.n_pitches, 4)
@@ -119,13 +118,22 @@ def test_augmentation_stays_in_range(corpus):
         v = voice.numpy()
         assert np.array_equal(c, r[np.arange(len(v)), :, :, v]), "condition is that voice's track"
         assert set(v) <= set(p.condition_voices)
-    # Transpositions vary: compare mean pitch of the same first window in two epochs is hard,
-    # so check that rolls use rows outside the untransposed range at least sometimes.
-    lowest = min(int(w[w >= 0].min()) for w in train)
-    for roll, _, _ in ds.take(30):
-        rows = np.nonzero((roll.numpy() > 0).any((0, 1, 3)))[0]
-        shifts.add(int(rows.min()) + p.low - lowest)
-    assert min(shifts) < 0 or max(shifts) > 0
+
+
+def test_augmentation_transposes_each_window_by_one_shift_within_its_bounds(corpus):
+    """A one-window dataset: every sample is that window, moved as a whole by one shift."""
+    p = get_preset("tiny")
+    window = data.stack_windows(corpus.windows("train"))[:1]
+    (lo,), (hi,) = data.shift_bounds(window, p.low, p.n_pitches, p.transpose)
+    w, shifts = window[0], []
+    for roll, _, _ in data.make_dataset(window, p, seed=1).take(3):
+        r = roll.numpy()  # (n, 32, P, 4)
+        for x in np.where((r > 0).any(2), r.argmax(2) + p.low, -1):
+            moved = np.unique(x[w >= 0] - w[w >= 0])
+            assert len(moved) == 1 and (x[w < 0] == -1).all()
+            shifts.append(int(moved[0]))
+    assert lo <= min(shifts) and max(shifts) <= hi
+    assert len(set(shifts)) >= min(5, hi - lo + 1), "shifts vary from sample to sample"
 
 
 def test_jsb_json_and_npz(tmp_path):

@@ -273,8 +273,12 @@ def import_midi_every_way(rng: random.Random, data: bytes, label: str):
     melody, _ = melody_from_midi(data, voice=rng.choice(VOICE_NAMES))
     check_melody(melody, label)
     tracks = midi_tracks(data)
-    pick = rng.randint(-1, len(tracks))  # out-of-range picks must be MelodyError too
-    try:
+    pick = rng.randint(-1, len(tracks))
+    if not 0 <= pick < len(tracks):
+        with pytest.raises(MelodyError, match="track"):
+            melody_from_midi(data, track=pick)
+        return melody
+    try:  # a track of its own may hold no notes, or too many
         chosen, _ = melody_from_midi(data, track=pick, fit_range=rng.random() < 0.5)
         check_melody(chosen, label + f" track={pick}")
     except MelodyError:
@@ -413,7 +417,6 @@ def test_nasty_corpus_is_complete():
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_nasty_corpus(name):
     expected = EXPECTED[name]
-    t = time.perf_counter()
     with hang_alarm():
         if expected == "ok":
             melody, _ = read_nasty(name)()
@@ -421,4 +424,3 @@ def test_nasty_corpus(name):
         else:
             with pytest.raises(MelodyError, match=re.escape(expected)):
                 read_nasty(name)()
-    assert time.perf_counter() - t < HANG_SECONDS

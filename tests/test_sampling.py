@@ -22,6 +22,15 @@ def test_same_seed_same_chorale_other_seed_differs(harmonizer):
     c = harmonizer.harmonize(melody, "soprano", seed=12)
     assert a.voices == b.voices
     assert not np.array_equal(a.z, c.z)
+    assert a.voices != c.voices, "another seed, another harmony (not only another latent)"
+
+
+def test_truncation_changes_the_result_and_its_latent_makes_it_again(harmonizer):
+    melody = builtin_tune("Old Hundredth")
+    safe = harmonizer.harmonize(melody, "soprano", seed=5, truncation=0.3)
+    wild = harmonizer.harmonize(melody, "soprano", seed=5, truncation=1.5)
+    assert safe.voices != wild.voices
+    assert harmonizer.harmonize(melody, "soprano", z=wild.z).voices == wild.voices
 
 
 @pytest.mark.parametrize("voice", ["soprano", "alto", "tenor", "bass"])

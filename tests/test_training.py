@@ -91,8 +91,7 @@ def test_twenty_tiny_iterations_log_finite_losses(tmp_path):
     assert card["iteration"] == 20 and preset.name == "tiny"
 
 
-def test_resume_continues_and_matches_uninterrupted(tmp_path):
-    tf.config.experimental.enable_op_determinism()
+def test_resume_continues_and_matches_uninterrupted(tmp_path, deterministic_ops):
     kw = dict(preset="tiny", seed=5, jit=False, **QUIET)
     train(tmp_path / "a", iterations=10, **kw)
     train(tmp_path / "b", iterations=5, **kw)
