@@ -337,7 +337,14 @@ def upload_melody(data: bytes, voice_name: str, track: int | None):
     return melody_from_midi(data, voice_name, track=track)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+# The player's bounds on a shared server: a piece longer than this is not rendered for the
+# browser (64 bars at 20 BPM would be 13 minutes, 34 MB), and only WAVs up to CACHED_WAV_BYTES
+# (about 3 minutes of preview) are kept in the cache, which all sessions share.
+MAX_PLAYER_SECONDS = 8 * 60
+CACHED_WAV_BYTES = 8_000_000
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
 def render_audio(midi: bytes, preview: bool = True) -> tuple[bytes, bool, str]:
     """(wav, is_fallback, synthesizer) for MIDI bytes; cached, so replays are free. The
     preview the player gets is mono at 22.05 kHz: about twice as quick to render as full
@@ -358,10 +365,11 @@ def score_svg(voices, tempo: float) -> list[str]:
 
 
 def _rendered(midi: bytes, preview: bool) -> tuple[bytes, bool, str]:
-    """`render_audio`, except that a fallback sound is not kept: FluidSynth may work on the
-    next try, and a cached fallback would play for every session until evicted."""
+    """`render_audio`, except that a fallback sound is not kept (FluidSynth may work on the
+    next try, and a cached fallback would play for every session until evicted), nor a long
+    piece's WAV (a few would fill the server's memory)."""
     out = render_audio(midi, preview)
-    if out[1]:
+    if out[1] or len(out[0]) > CACHED_WAV_BYTES:
         render_audio.clear(midi, preview)
     return out
 
@@ -372,7 +380,18 @@ def full_quality_wav(midi: bytes) -> bytes:
 
 
 def audio_player(midi: bytes) -> None:
-    """st.audio of the rendered MIDI, with a note when the fallback synthesizer was used."""
+    """st.audio of the rendered MIDI, with a note when the fallback synthesizer was used;
+    a piece longer than MAX_PLAYER_SECONDS gets a note instead of a player."""
+    from bachgan.midi import duration_s
+
+    seconds = duration_s(midi)
+    if seconds > MAX_PLAYER_SECONDS:
+        st.info(
+            f"🔈 This piece lasts {seconds / 60:.0f} minutes, longer than the "
+            f"{MAX_PLAYER_SECONDS // 60} minutes the player here plays. Choose fewer bars or "
+            "a faster tempo to listen here, or download the MIDI file."
+        )
+        return
     wav, fallback, synth = _rendered(midi, True)
     st.audio(wav, format="audio/wav")
     if fallback:

@@ -85,6 +85,12 @@ def to_midi_bytes(voices: Voices, tempo: float = 80.0, **kwargs) -> bytes:
     return buf.getvalue()
 
 
+def duration_s(midi: bytes) -> float:
+    """How long a MIDI file written by `to_midi_bytes` plays, in seconds (its last note's
+    end). Not for uploads: it skips `read_midi`'s size checks."""
+    return float(pretty_midi.PrettyMIDI(io.BytesIO(midi)).get_end_time())
+
+
 def voices_from_midi_bytes(data: bytes, steps: int | None = None) -> Voices:
     """Read a file written by `to_midi_bytes` (one voice per instrument) back into Voices.
 

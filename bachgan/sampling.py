@@ -172,9 +172,10 @@ class Harmonizer:
         if voice not in p.condition_voices:
             names = ", ".join(VOICE_NAMES[v] for v in p.condition_voices)
             raise MelodyError(f"this model harmonizes only a given {names} voice")
-        n_bars = -(-melody.steps // STEPS_PER_BAR)
-        if n_bars > MAX_BARS:
-            raise MelodyError(f"the melody has {n_bars} bars; at most {MAX_BARS} can be harmonized")
+        if melody.bars > MAX_BARS:
+            raise MelodyError(
+                f"the melody has {melody.bars} bars; at most {MAX_BARS} can be harmonized"
+            )
         sounding = melody.pitches[melody.pitches >= 0]
         if not sounding.size:
             raise MelodyError("the melody has no notes")
@@ -209,7 +210,7 @@ class Harmonizer:
         melody = melody.voice(v) if melody.n_voices > 1 else melody
         self.check(melody, v)
         steps = melody.steps
-        n_bars = max(2, -(-steps // STEPS_PER_BAR))
+        n_bars = max(2, melody.bars)  # at least one 2-bar window
         padded = melody.pad_to(n_bars * STEPS_PER_BAR)
         if z is None:
             z = self.latent(steps, seed)

@@ -81,6 +81,11 @@ class Voices:
         return self.pitches.shape[0]
 
     @property
+    def bars(self) -> int:
+        """Bars of 4/4 the steps fill, the last one perhaps in part."""
+        return -(-self.steps // STEPS_PER_BAR)
+
+    @property
     def n_voices(self) -> int:
         return self.pitches.shape[1]
 

@@ -356,7 +356,12 @@ if picked and st.session_state.get("h_active"):
         st.error(str(e))
         result = None
     if result is not None:
-        st.session_state.h_melody = {"label": label, "melody": melody, "voice": voice}
+        st.session_state.h_melody = {
+            "label": label,
+            "melody": melody,
+            "voice": voice,
+            "tempo": st.session_state.h_tempo,  # Explore plays it at the same speed
+        }
         show_result(result, report, label, int(seed), original)
 
 elif not st.session_state.get("h_active"):

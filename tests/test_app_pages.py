@@ -91,6 +91,20 @@ def test_the_score_tab_shows_the_result_as_sheet_music():
     assert svg.count('class="note"') >= notes and svg.count('class="staff"') % 4 == 0
 
 
+def test_a_piece_too_long_for_the_player_says_so_and_keeps_its_downloads():
+    at = app("pages/1_Harmonize.py").run()
+    at.radio(key="h_source").set_value("text").run()
+    at.text_area(key="h_text").input(" | ".join(["C5h G4h", "A4h E4h"] * 32)).run()  # 64 bars
+    at.session_state["h_tempo"] = 20  # 13 minutes
+    at.button(key="h_go").click().run()
+    no_exception(at)
+    assert not at.get("audio") and any("longer than the 8 minutes" in i.value for i in at.info)
+    assert len(at.get("download_button")) == 3 and at.get("plotly_chart")
+    at.session_state["h_tempo"] = 120  # 2 minutes 8 seconds
+    at.run()
+    assert at.get("audio")
+
+
 def test_new_variation_changes_the_seed_and_keeps_a_result():
     at = app("pages/1_Harmonize.py").run()
     at.button(key="h_go").click().run()
@@ -173,25 +187,59 @@ def test_harmonize_another_voice():
 def test_explore_renders_and_interpolates():
     at = app("pages/3_Explore_latent.py").run()
     no_exception(at)
-    charts = len(at.get("plotly_chart"))
+    assert not at.get("audio") and not at.get("plotly_chart")  # nothing made yet
     at.button(key="e_int_go").click().run()
     no_exception(at)
-    assert len(at.get("plotly_chart")) == charts + 1  # the interpolation animation
-    assert len(at.get("audio")) >= 2  # the re-roll tab's and the whole path's
+    assert len(at.get("plotly_chart")) == 1  # the interpolation animation
+    assert len(at.get("audio")) == 1  # the whole path; other tabs are not drawn
+    assert not [b for b in at.button if b.key == "e_roll_0"]
+
+
+def open_tab(at: AppTest, label: str) -> AppTest:
+    at.session_state["e_tab"] = label  # what clicking the tab does
+    return at.run()
 
 
 def test_explore_reroll_gallery_and_favourites():
-    at = app("pages/3_Explore_latent.py").run()
+    at = open_tab(app("pages/3_Explore_latent.py").run(), "Re-roll a bar")
     at.button(key="e_roll_0").click().run()
     no_exception(at)
     assert any("bar 1 ← seed" in c.value for c in at.caption)
-    at.button(key="e_g_go").click().run()
+    open_tab(at, "Gallery").button(key="e_g_go").click().run()
     no_exception(at)
-    keep = next(b for b in at.button if b.key and b.key.startswith("keep_g"))
-    keep.click().run()
+    assert len(at.get("audio")) == at.slider(key="e_g_n").value  # one player per variation
+    for i in range(2):
+        [b for b in at.button if b.key and b.key.startswith("keep_g")][i].click().run()
     no_exception(at)
-    assert len(at.session_state["favourites"]) == 1
+    assert len(at.session_state["favourites"]) == 2
+    open_tab(at, "☆ Favourites")
     assert any(b.proto.label.startswith("⬇ All favourites") for b in at.get("download_button"))
+    assert len(at.get("audio")) == 2
+    at.button(key="fav_rm_0").click().run()
+    no_exception(at)
+    assert len(at.session_state["favourites"]) == 1 and len(at.get("audio")) == 1  # tab stays
+
+
+def test_favourites_stop_at_their_limit():
+    at = open_tab(app("pages/3_Explore_latent.py").run(), "Gallery")
+    at.button(key="e_g_go").click().run()
+    full = [{"label": f"f{i}", "seed": i, "z": [], "midi": b""} for i in range(24)]
+    at.session_state["favourites"] = list(full)
+    next(b for b in at.button if b.key and b.key.startswith("keep_g")).click().run()
+    no_exception(at)
+    assert at.session_state["favourites"] == full
+    assert any("24 favourites" in t.value for t in at.toast)
+
+
+def test_explore_plays_a_melody_from_harmonize_at_its_tempo():
+    at = app("streamlit_app.py").run()
+    at.switch_page("pages/1_Harmonize.py").run()
+    at.session_state["h_tempo"] = 132
+    at.button(key="h_go").click().run()
+    at.switch_page("pages/3_Explore_latent.py").run()
+    no_exception(at)
+    assert at.selectbox(key="e_tune").value.startswith("From Harmonize")
+    assert at.slider(key="e_tempo").value == 132
 
 
 # ---------------------------------------------------------------- figures
