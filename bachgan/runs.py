@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -104,6 +105,8 @@ def check_name(name) -> str:
             f"{name[:80]!r} is not a valid run name: use 1-64 letters, digits, '-', '_' or '.', "
             "not starting with '.'"
         )
+    if name == SHIPPED:
+        raise RunNameError(f"{SHIPPED!r} names the shipped model: choose another run name")
     return name
 
 
@@ -115,7 +118,7 @@ def resolve_run(name, must_exist: bool = True) -> Path:
     if path.is_symlink() or path.resolve().parent != root:
         raise RunNameError(f"run {name!r} points outside the runs folder")
     if must_exist and not path.is_dir():
-        raise RunNameError(f"there is no run called {name!r} in {root}")
+        raise RunNameError(f"there is no run called {name!r}")  # no server paths to visitors
     return path
 
 
@@ -155,7 +158,7 @@ def _reap() -> None:
     """Collect our finished children so they do not linger as zombies."""
     for pid, proc in list(_children.items()):
         if proc.poll() is not None:
-            del _children[pid]
+            _children.pop(pid, None)  # two sessions may reap at once
 
 
 def _cmdline(pid: int) -> list[str]:
@@ -323,36 +326,40 @@ def read_config(name) -> dict:
 
 
 def _int(x) -> int:
+    """A count from a status file written by a trainer that may have crashed: 0 if unusable."""
     try:
-        return int(x or 0)
-    except (TypeError, ValueError):
+        return max(int(x or 0), 0)
+    except (TypeError, ValueError, OverflowError):
         return 0
 
 
-_metrics_cache: dict[Path, tuple[int, int, list[dict]]] = {}  # path -> (inode, offset, rows)
+_HEAD = 512  # bytes that tell one metrics file from another: its first row, with its times
+_metrics_cache: dict[Path, tuple[bytes, int, list[dict]]] = {}  # path -> (head, offset, rows)
 
 
 def read_metrics(name) -> list[dict]:
     """All complete rows of metrics.jsonl, like `runs_io.read_jsonl` (torn lines skipped).
 
     The page rereads a live run every few seconds, so only the bytes appended since the
-    last read are parsed; a rewritten file (resume trims it atomically) is read afresh.
+    last read are parsed. A file that is not the one read before (resume trims it
+    atomically; a run made again under the same name may even reuse the inode) starts
+    differently or is shorter, and is read afresh.
     """
     path = resolve_run(name) / "metrics.jsonl"
     try:
-        st = path.stat()
-    except OSError:
-        return []
-    inode, offset, rows = _metrics_cache.get(path, (None, 0, []))
-    if inode != st.st_ino or st.st_size < offset:
-        offset, rows = 0, []
-    if st.st_size > offset:
         with open(path, "rb") as f:
+            head = f.read(_HEAD)
+            known, offset, rows = _metrics_cache.get(path, (b"", 0, []))
+            same = head[: len(known)] == known[: len(head)]
+            if not same or f.seek(0, os.SEEK_END) < offset:
+                offset, rows = 0, []
             f.seek(offset)
             data = f.read()
-        end = data.rfind(b"\n") + 1  # a line still being written waits for the next read
-        rows = rows + [r for r in map(_json_row, data[:end].splitlines()) if r is not None]
-        _metrics_cache[path] = (st.st_ino, offset + end, rows)
+    except OSError:
+        return []
+    end = data.rfind(b"\n") + 1  # a line still being written waits for the next read
+    rows = rows + [r for r in map(_json_row, data[:end].splitlines()) if r is not None]
+    _metrics_cache[path] = (head, offset + end, rows)
     return rows
 
 
@@ -521,9 +528,14 @@ def load_sample(name, iteration: int, tempo: float = 80.0) -> Sample:
     if not preset_dict:
         raise RunStateError(f"run {name!r} has no config.json to decode its samples")
     preset = Preset.from_dict(preset_dict)
-    with np.load(io.BytesIO(path.read_bytes())) as z:
-        rolls, melody, voice = z["roll"].astype(np.float32), z["melody"], z["voice"]
-    pieces = [sampling.decode(r, preset, m, int(v)) for r, m, v in zip(rolls, melody, voice)]
+    try:
+        with np.load(io.BytesIO(path.read_bytes())) as z:
+            rolls, melody, voice = z["roll"].astype(np.float32), z["melody"], z["voice"]
+        pieces = [sampling.decode(r, preset, m, int(v)) for r, m, v in zip(rolls, melody, voice)]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        raise RunStateError(
+            f"run {name!r}: the sample of iteration {iteration} cannot be read ({err})"
+        ) from None
     return Sample(
         iteration=int(iteration),
         pieces=pieces,

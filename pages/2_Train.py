@@ -121,9 +121,9 @@ def start_form(busy: str | None) -> None:
 
 def progress_block(info: runs.RunInfo) -> None:
     st.markdown(f"**{info.name}** · {STATE_TEXT.get(info.effective_state, info.effective_state)}")
-    if info.iterations:
+    if info.iterations > 0:
         st.progress(
-            min(info.iteration / info.iterations, 1.0),
+            min(max(info.iteration / info.iterations, 0.0), 1.0),
             text=f"iteration {info.iteration:,} of {info.iterations:,}",
         )
     facts = [f"preset **{info.preset or '…'}**", f"device **{info.device or '…'}**"]
@@ -304,6 +304,19 @@ def samples_panel(name: str) -> None:
 # ---------------------------------------------------------------- page
 
 
+def run_panel(panel):
+    """A panel of one run that, if the run's folder is deleted or damaged while the page
+    shows it, says so instead of showing a traceback (fragments rerun on their own)."""
+
+    def draw(name: str, *args) -> None:
+        try:
+            panel(name, *args)
+        except (runs.RunNameError, runs.RunStateError) as err:
+            st.warning(f"This part of run {name!r} cannot be shown: {err}.")
+
+    return draw
+
+
 def runs_table() -> None:
     st.dataframe([r.row() for r in runs.list_runs()], hide_index=True, key="train_table")
 
@@ -366,10 +379,11 @@ def page() -> None:
     if name is None:
         return
     st.query_params["run"] = st.session_state["train_run_link"] = name
-    live = runs.run_info(name).running
-    st.fragment(live_panel, run_every=REFRESH_S if live else None)(name, enabled, busy)
+    live = next(r for r in infos if r.name == name).running
+    every = REFRESH_S if live else None
+    st.fragment(run_panel(live_panel), run_every=every)(name, enabled, busy)
     # New samples come every 50 iterations: a slower refresh is enough and keeps audio calm.
-    st.fragment(samples_panel, run_every=5 * REFRESH_S if live else None)(name)
+    st.fragment(run_panel(samples_panel), run_every=5 * every if live else None)(name)
 
 
 main()

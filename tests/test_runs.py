@@ -246,6 +246,26 @@ def test_torn_metrics_line_is_tolerated(env):
     assert [r["iteration"] for r in runs.read_metrics("torn")] == [1, 2]
 
 
+def test_the_shipped_models_name_is_not_a_run_name(env):
+    with pytest.raises(runs.TrainRequestError, match="shipped model"):
+        runs.TrainRequest("tiny", 5, name=runs.SHIPPED).validate()
+
+
+def test_a_run_made_again_under_its_name_shows_its_own_metrics(env):
+    """ext4 often hands a new file its deleted predecessor's inode: rewritten in place here."""
+    d = make_run(env, "again", {"state": "running", "pid": dead_pid(), "iteration": 3})
+    path = d / "metrics.jsonl"
+    old = [{"iteration": i, "time": 100.0 + i} for i in range(1, 4)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in old))
+    assert len(runs.read_metrics("again")) == 3
+    inode = path.stat().st_ino
+    new = [{"iteration": i, "time": 900.0 + i} for i in range(1, 6)]
+    with open(path, "w") as f:  # same inode, new run, longer than the old file
+        f.write("".join(json.dumps(r) + "\n" for r in new))
+    assert path.stat().st_ino == inode
+    assert runs.read_metrics("again") == new
+
+
 def test_log_tail_and_samples(env):
     d = make_run(env, "r", {"state": "failed", "pid": None, "error": "ValueError: boom"})
     (d / "train.log").write_text("\n".join(f"line {i}" for i in range(100)) + "\n")

@@ -144,6 +144,39 @@ def test_bad_link_is_refused_and_ignored(env, bad):
 
 
 @pytest.mark.parametrize(
+    "damage",
+    ["config.json gone", "sample not a zip", "sample truncated", "negative iterations"],
+)
+def test_a_damaged_run_says_so_and_the_page_keeps_working(env, damage):
+    d = fake_run(env, "hurt", "stopped")
+    sample = d / "samples" / "iter-000010.npz"
+    if damage == "config.json gone":
+        (d / "config.json").unlink()
+    elif damage == "sample not a zip":
+        sample.write_bytes(b"not a zip")
+    elif damage == "sample truncated":
+        sample.write_bytes(sample.read_bytes()[:200])
+    else:
+        status = json.loads((d / "status.json").read_text()) | {"iterations": -5}
+        (d / "status.json").write_text(json.dumps(status))
+    at = page().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.get("plotly_chart"), "the curves still show"
+    if damage != "negative iterations":
+        assert "cannot be shown" in texts(at.warning)
+
+
+def test_a_run_deleted_while_shown_says_so(env):
+    import shutil
+
+    d = fake_run(env, "gone", "stopped")
+    at = page().run()
+    shutil.rmtree(d)
+    at.selectbox(key="train_sample_k_gone").select(1).run()  # reruns the page and its panels
+    assert not at.exception, [e.message for e in at.exception]
+
+
+@pytest.mark.parametrize(
     "var, value", [("BACHGAN_DISABLE_TRAINING", "1"), ("SPACE_ID", "someone/bachgan")]
 )
 def test_disabled_training_shows_why_and_offers_no_controls(env, monkeypatch, var, value):
