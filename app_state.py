@@ -21,9 +21,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from bachgan.runs import SHIPPED  # the model choice that names the shipped model
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-SHIPPED = "shipped"
+DEMO_TUNE = "Ode to Joy (Beethoven)"  # the home page's one-click demo, on Harmonize
 _KEEP = "_keep_"
 HERE = Path(__file__).resolve().parent
 
@@ -121,13 +123,17 @@ def harmonizer(choice: str = SHIPPED):
     return _load_harmonizer(str(folder), (folder / CARD).stat().st_mtime)
 
 
+def model_name(choice: str) -> str:
+    """How the pages name a model choice in a sentence."""
+    return "the shipped model" if choice == SHIPPED else f"the model of run '{choice}'"
+
+
 def load_model(choice: str = SHIPPED):
     """`harmonizer(choice)`, or None after telling the person why it could not be loaded."""
     try:
         return harmonizer(choice)
     except Exception as e:  # a damaged or half-written run must not take the page down
-        what = "the shipped model" if choice == SHIPPED else f"the model of run '{choice}'"
-        st.error(f"Could not load {what}: {e}. Choose another model.")
+        st.error(f"Could not load {model_name(choice)}: {e}. Choose another model.")
         return None
 
 
@@ -171,6 +177,13 @@ def model_picker(key: str) -> str:
 
     options = model_choices()
     current = st.session_state.get("model_choice", SHIPPED)
+    if current not in options:  # deleted, or training again since it was chosen
+        st.warning(
+            f"The model of run '{current}' is no longer available (the run was deleted or is "
+            "training again), so the shipped model is used."
+        )
+        st.session_state.pop(key, None)
+        current = SHIPPED
     choice = st.selectbox(
         "Model",
         options,

@@ -17,8 +17,6 @@ import streamlit as st
 
 import app_state as app
 
-DEMO_TUNE = "Ode to Joy (Beethoven)"
-
 
 def home():
     app.menu()
@@ -31,7 +29,7 @@ def home():
     if st.button(
         "🎵 Harmonize a tune now",
         type="primary",
-        help=f"Harmonizes '{DEMO_TUNE}' with the shipped model and opens the result.",
+        help=f"Harmonizes '{app.DEMO_TUNE}' with the shipped model and opens the result.",
     ):
         st.session_state.demo = True
         st.switch_page("pages/1_Harmonize.py")
@@ -57,9 +55,10 @@ def home():
         from bachgan.melody import builtin_tune
         from bachgan.plots import CHART_CONFIG, pianoroll_figure
 
-        demo = h.harmonize(builtin_tune(DEMO_TUNE), 0, seed=0)
+        given = 0 if 0 in h.preset.condition_voices else h.preset.condition_voices[0]
+        demo = h.harmonize(builtin_tune(app.DEMO_TUNE), given, seed=0)
         st.plotly_chart(
-            pianoroll_figure(demo.voices, 0, title="Ode to Joy, harmonized by BachGAN"),
+            pianoroll_figure(demo.voices, given, title="Ode to Joy, harmonized by BachGAN"),
             key="home_roll",
             config=CHART_CONFIG,
         )

@@ -20,7 +20,6 @@ from bachgan.midi import DEFAULT_PROGRAM, PROGRAMS, to_midi_bytes, to_musicxml
 from bachgan.plots import CHART_CONFIG, pianoroll_figure
 from bachgan.voices import STEPS_PER_BAR, VOICE_NAMES
 
-DEMO_TUNE = "Ode to Joy (Beethoven)"
 SOURCES = {
     "tune": "Built-in tune",
     "upload": "Upload a MIDI file",
@@ -31,7 +30,7 @@ INSTRUMENTS = list(PROGRAMS)
 DEFAULT_INSTRUMENT = next(k for k, v in PROGRAMS.items() if v == DEFAULT_PROGRAM)
 DEFAULTS = {
     "h_source": "tune",
-    "h_tune": DEMO_TUNE,
+    "h_tune": app.DEMO_TUNE,
     "h_text": BUILTIN_TUNES["Twinkle, Twinkle, Little Star"],
     "h_voice": 0,
     "h_seed": 0,
@@ -45,7 +44,7 @@ st.set_page_config(page_title="Harmonize · BachGAN", page_icon="🎼", layout="
 app.menu()
 app.restore(KEPT)
 if st.session_state.pop("demo", False):  # the home page's one-click button: the shipped model
-    st.session_state.update(h_source="tune", h_tune=DEMO_TUNE, h_voice=0, h_seed=0, h_trunc=1.0)
+    st.session_state.update(h_source="tune", h_tune=app.DEMO_TUNE, h_voice=0, h_seed=0, h_trunc=1.0)
     st.session_state.update(model_choice=app.SHIPPED, h_model=app.SHIPPED)
     st.session_state.h_active = True
 for k, v in DEFAULTS.items():
@@ -92,10 +91,14 @@ def melody_input(voice: int):
             help="A .mid file with your melody, e.g. exported from MuseScore. If it has several "
             "notes at once, the highest one is taken.",
         )
-        if file is None:
+        if file is not None:  # kept, because the uploader forgets its file on other pages
+            st.session_state.h_upload_kept = (file.name, file.file_id, file.getvalue())
+        elif kept := st.session_state.get("h_upload_kept"):
+            st.caption(f"Using **{kept[0]}**, uploaded earlier. Choose a file to replace it.")
+        else:
             st.info("Choose a MIDI file to harmonize.")
             return None
-        data = file.getvalue()
+        file_name, file_id, data = st.session_state.h_upload_kept
         tracks = app.upload_tracks(data)
         track = None
         if len(tracks) > 1:
@@ -103,15 +106,15 @@ def melody_input(voice: int):
             track = st.selectbox(
                 "Track",
                 options,
-                key=f"h_track_{file.file_id}",
+                key=f"h_track_{file_id}",
                 format_func=lambda i: "the melody (BachGAN's guess)" if i is None else tracks[i],
                 help="Which track of the file holds the melody.",
             )
         melody, report = app.upload_melody(data, name, track)
-        if report.tempo and st.session_state.get("h_tempo_of") != file.file_id:
-            st.session_state.h_tempo_of = file.file_id  # a new file plays at its own tempo
+        if report.tempo and st.session_state.get("h_tempo_of") != file_id:
+            st.session_state.h_tempo_of = file_id  # a new file plays at its own tempo
             st.session_state.h_tempo = round(report.tempo)
-        return melody, report, file.name, None
+        return melody, report, file_name, None
     if source == "text":
         text = st.text_area(
             "Notes",
@@ -190,11 +193,12 @@ def show_score(v, tempo: float, voice: int):
     )
 
 
-def show_result(result, report: ImportReport, label: str, seed: int, original=None):
+def show_result(result, report: ImportReport, label: str, seed: int, model: str, original=None):
     """The sound, pianoroll, downloads and metrics of one harmonization."""
     voice = result.voice
     v = result.voices
     st.subheader(f"{label}: four voices (seed {seed})")
+    st.caption(f"By {model}.")
     if report.changes:
         st.info(f"**How BachGAN read your melody:** {report}.")
     st.caption(cleanup_caption(result.cleanup))
@@ -362,7 +366,7 @@ if picked and st.session_state.get("h_active"):
             "voice": voice,
             "tempo": st.session_state.h_tempo,  # Explore plays it at the same speed
         }
-        show_result(result, report, label, int(seed), original)
+        show_result(result, report, label, int(seed), app.model_name(choice), original)
 
 elif not st.session_state.get("h_active"):
     app.load_model(choice)  # load the model now, so that the first click is quick

@@ -152,6 +152,25 @@ def test_upload_a_midi_file_pick_a_track_and_harmonize():
     assert at.slider(key="h_tempo").value == 120 and not at.error
 
 
+def test_an_uploaded_melody_and_its_result_survive_a_visit_to_another_page():
+    from bachgan.melody import builtin_tune
+    from bachgan.midi import to_midi_bytes
+
+    data = to_midi_bytes(builtin_tune("Old Hundredth"), tempo=96)
+    at = app("streamlit_app.py").run()
+    at.switch_page("pages/1_Harmonize.py").run()
+    at.radio(key="h_source").set_value("upload").run()
+    at.file_uploader(key="h_upload").set_value(("hymn.mid", data, "audio/midi")).run()
+    at.button(key="h_go").click().run()
+    result = at.session_state["h_result"]["key"]
+    at.switch_page("pages/3_Explore_latent.py").run()
+    at.switch_page("pages/1_Harmonize.py").run()
+    no_exception(at)
+    assert any("hymn.mid" in c.value and "uploaded earlier" in c.value for c in at.caption)
+    assert at.get("audio") and at.session_state["h_result"]["key"] == result
+    assert "hymn.mid" in at.subheader[0].value
+
+
 def test_upload_a_file_that_is_not_midi_shows_an_error():
     at = app("pages/1_Harmonize.py").run()
     at.radio(key="h_source").set_value("upload").run()
@@ -329,6 +348,25 @@ def test_a_newer_save_of_a_run_harmonizes_again_and_the_demo_uses_the_shipped_mo
     no_exception(at)
     path = at.session_state["h_result"]["key"][0][0]
     assert resolve_export(SHIPPED_DIR) == resolve_export(path) and not at.error
+
+
+def test_a_chosen_run_that_disappears_says_so_and_the_shipped_model_takes_over(env, tiny_export):
+    import shutil
+
+    shutil.copytree(tiny_export, env / "tiny")
+    at = app("streamlit_app.py").run()
+    at.switch_page("pages/1_Harmonize.py").run()
+    at.selectbox(key="h_model").set_value("tiny").run()
+    at.button(key="h_go").click().run()
+    assert any("run 'tiny'" in c.value for c in at.caption)  # the result says which model
+    shutil.rmtree(env / "tiny")
+    at.run()
+    no_exception(at)
+    assert any("'tiny' is no longer available" in w.value for w in at.warning)
+    assert at.selectbox(key="h_model").value == "shipped"
+    assert any("By the shipped model" in c.value for c in at.caption)
+    at.run()
+    assert not at.warning  # said once
 
 
 def test_a_fallback_sound_is_not_kept_in_the_cache(monkeypatch):
