@@ -461,8 +461,7 @@ def run_bench(preset=None, iterations: int = 3, checkpoint=None, reference=None)
         reference = preset is not None and os.environ.get("BACHGAN_BENCH_REFERENCE") != "0"
     out: dict = {"machine": info}
     app = bench_app(checkpoint)
-    out.update({k: app.get(k) for k in APP_KEYS})  # None when the model could not be loaded
-    out.update(app)
+    out.update({k: None for k in APP_KEYS} | app)  # None when the model could not be loaded
     out["peak_rss_mb"] = _peak_rss_mb()  # the app's peak: measured before any training
 
     name = preset or "cpu"
@@ -511,8 +510,9 @@ def run_bench(preset=None, iterations: int = 3, checkpoint=None, reference=None)
     info["load_average_1min_end"] = round(os.getloadavg()[0], 2)
     out["notes"] = [
         "times are medians; the reference and optimized iterations are interleaved",
-        "train_iteration_s is the faster XLA mode (train_iteration_jit; both in training."
-        "iteration_s); `python -m bachgan train` compiles with XLA only when given --jit",
+        "train_iteration_s is the faster of the two modes, without XLA (no_xla) and with it "
+        "(xla); train_iteration_jit names it and training.iteration_s has both; `python -m "
+        "bachgan train` compiles with XLA only when given --jit",
         "flops_per_iteration: the seed's maths counted densely, as the issue does; "
         "flops_per_iteration_inside: the same without taps that read 'same' padding (oneDNN "
         "skips them), the work the reference really does; flops_per_iteration_executed: "

@@ -52,16 +52,35 @@ PRESET_LABEL = {
 }
 PRESET_HELP = {
     "seed": "The original article's model, unchanged: an 8-million-parameter generator over "
-    "128 pitches that harmonizes a soprano melody. Meant for a GPU; on a 2-core CPU an "
-    "iteration takes about 7 seconds, 25 times as long as with 'cpu'.",
-    "cpu": "A smaller model (64 pitches) that can be given any of the four voices. About 0.3 "
-    "seconds per iteration on a 2-core CPU, so 3000 iterations take about 15 minutes.",
+    "128 pitches that harmonizes a soprano melody. Meant for a GPU.",
+    "cpu": "A smaller model (64 pitches) that can be given any of the four voices.",
     "mid": "Like 'cpu' with twice the filters and twice the batch (a 1.8-million-parameter "
-    "generator); the shipped model uses it. About 1.2 seconds per iteration on a 2-core CPU, "
-    "so 3000 iterations take about an hour.",
+    "generator); the shipped model uses it.",
     "tiny": "A toy model that trains in seconds, for trying the page and for tests (at most "
     "1000 iterations). Its music stays poor.",
 }
+
+
+def measured_iteration_s(preset: str) -> float | None:
+    """Seconds per training iteration that `bench --preset P` measured on the project's
+    2-core machine (benchmarks/P.json), or None when there is no such measurement."""
+    from bachgan.runs_io import read_json
+
+    found = read_json(PROJECT_ROOT / "benchmarks" / f"{preset}.json", {})
+    seconds = found.get("train_iteration_s") if isinstance(found, dict) else None
+    ok = found.get("train_preset") == preset and isinstance(seconds, (int, float))
+    return float(seconds) if ok and seconds > 0 else None
+
+
+def preset_help(preset: str) -> str:
+    """What the Train page says about a preset, with its measured speed when there is one."""
+    seconds = measured_iteration_s(preset)
+    if seconds is None:
+        return PRESET_HELP[preset]
+    return (
+        f"{PRESET_HELP[preset]} On the project's 2-core CPU a training step took "
+        f"{seconds:.2g} s (benchmarks/{preset}.json); samples and checkpoints add to that."
+    )
 
 
 class RunError(Exception):

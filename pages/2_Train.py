@@ -55,7 +55,7 @@ def start_form(busy: str | None) -> None:
         help="How big the model is. Bigger models can sound better but train much longer.",
         key="train_preset",
     )
-    st.caption(runs.PRESET_HELP[preset])
+    st.caption(runs.preset_help(preset))
     top = runs.MAX_ITERATIONS[preset]
     iterations = st.number_input(
         "Iterations",

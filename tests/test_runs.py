@@ -113,6 +113,13 @@ def test_every_preset_has_bounds_and_help():
     assert set(runs.PRESET_LABEL) == set(PRESETS)
 
 
+def test_preset_help_gives_the_benchmarked_speed():
+    seed = json.loads((runs.PROJECT_ROOT / "benchmarks" / "seed.json").read_text())
+    assert f"took {seed['train_iteration_s']:.2g} s " in runs.preset_help("seed")
+    assert runs.measured_iteration_s("tiny") is None  # never benchmarked: no figure
+    assert "took" not in runs.preset_help("tiny")
+
+
 @pytest.mark.parametrize(
     "kw",
     [
