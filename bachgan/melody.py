@@ -288,7 +288,7 @@ def melody_from_midi(
             f"kept the top line where notes overlap ({_n(hidden, 'note')} hidden)"
         )
     ts = pm.time_signature_changes[1:] if pickup else pm.time_signature_changes
-    if ts and (ts[0].numerator, ts[0].denominator) != (4, 4):
+    if ts and not _fits_bar(ts[0]):
         report.changes.append(
             f"the file is in {ts[0].numerator}/{ts[0].denominator}; BachGAN counts 4/4 bars"
         )
@@ -310,11 +310,17 @@ def _silent_bars(first: int, report: ImportReport) -> int:
     return drop
 
 
+def _fits_bar(ts: pretty_midi.TimeSignature) -> bool:
+    """Whether a meter's bar holds 16 sixteenths, as BachGAN's bars do (4/4, 2/2, 8/8)."""
+    return ts.numerator * 16 == ts.denominator * STEPS_PER_BAR
+
+
 def _marked_pickup(pm: pretty_midi.PrettyMIDI) -> int:
     """Steps of a pickup bar the file marks with a time signature of its own (say 1/4, then
-    4/4 from bar 2, as notation programs may export an anacrusis); 0 if none is marked."""
+    4/4 or 2/2 from bar 2, as notation programs may export an anacrusis); 0 if none is
+    marked."""
     ts = pm.time_signature_changes
-    if len(ts) < 2 or ts[0].time > 0 or (ts[1].numerator, ts[1].denominator) != (4, 4):
+    if len(ts) < 2 or ts[0].time > 0 or not _fits_bar(ts[1]):
         return 0
     steps = round(pm.time_to_tick(ts[1].time) / (pm.resolution / STEPS_PER_BEAT))
     return steps if 0 < steps < STEPS_PER_BAR else 0

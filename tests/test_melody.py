@@ -84,6 +84,41 @@ def test_a_pickup_bar_marked_by_its_own_time_signature_keeps_its_place():
     assert unmarked.notes()[0] == (0, 4, 67)  # without a mark, nothing moves
 
 
+def meter_file(notes, *meters) -> bytes:
+    """A flute track of (pitch, start_s, end_s) notes, with time signatures (num, den, time_s)."""
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    inst = pretty_midi.Instrument(73, name="Flute")
+    inst.notes = [pretty_midi.Note(90, p, s, e) for p, s, e in notes]
+    pm.instruments.append(inst)
+    pm.time_signature_changes = [pretty_midi.TimeSignature(n, d, t) for n, d, t in meters]
+    buf = io.BytesIO()
+    pm.write(buf)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("pickup", [(1, 4), (1, 2)])
+def test_a_pickup_before_2_2_bars_keeps_its_place(pickup):
+    """2/2 bars hold 16 sixteenths as 4/4 ones do (the corpus has 2/2 chorales)."""
+    beats = 4 * pickup[0] // pickup[1]
+    notes = [
+        (67, 0, beats * Q),
+        (72, beats * Q, (beats + 2) * Q),
+        (74, (beats + 2) * Q, (beats + 4) * Q),
+    ]
+    data = meter_file(notes, (*pickup, 0.0), (2, 2, beats * Q))
+    melody, report = melody_from_midi(data, fit_range=False)
+    start = 16 - 4 * beats
+    assert melody.notes() == [(start, 16, 67), (16, 24, 72), (24, 32, 74)]
+    assert f"pickup ({beats} beat" in str(report) and "/" not in str(report)
+
+
+def test_only_meters_with_bars_of_other_lengths_are_reported():
+    for (num, den), said in [((2, 2), False), ((8, 8), False), ((4, 4), False), ((3, 4), True)]:
+        _, report = melody_from_midi(meter_file(quarters(SCALE), (num, den, 0.0)))
+        warning = f"the file is in {num}/{den}; BachGAN counts 4/4 bars"
+        assert (warning in str(report)) == said, (num, den)
+
+
 def test_the_tune_wins_over_a_busier_accompaniment():
     tune = SCALE * 2  # 16 notes, high
     bass = [36, 43, 48, 43] * 10  # 40 notes, low
