@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import re
 import warnings
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import mido
@@ -88,6 +89,12 @@ class ImportReport:
 
 def read_midi(data: bytes) -> pretty_midi.PrettyMIDI:
     """Parse MIDI bytes, checking size and length before pretty_midi builds its arrays."""
+    return _read_midi(data)[0]
+
+
+def _read_midi(data: bytes) -> tuple[pretty_midi.PrettyMIDI, list[int], int]:
+    """`read_midi`, with the zero-length notes pretty_midi leaves out: how many each of
+    `pm.instruments` had, and how many the file has in all."""
     data = bytes(data)
     if len(data) > MAX_UPLOAD_BYTES:
         raise MelodyError(
@@ -112,6 +119,7 @@ def read_midi(data: bytes) -> pretty_midi.PrettyMIDI:
         notes = sum(
             msg.type == "note_on" and msg.velocity > 0 for track in mf.tracks for msg in track
         )
+        zero_length, instruments = _zero_length_notes(mf)
     except _ReadBudget.Exhausted:
         raise too_many_events from None
     except MelodyError:
@@ -153,7 +161,34 @@ def read_midi(data: bytes) -> pretty_midi.PrettyMIDI:
             f"{MIN_TEMPO:.0f}-{MAX_TEMPO:.0f} BPM, so it is probably damaged. "
             "Fix the tempo in your notation program and export again."
         )
-    return pm
+    return pm, [zero_length[key] for key in instruments], sum(zero_length.values())
+
+
+def _zero_length_notes(mf: mido.MidiFile) -> tuple[Counter, list[tuple[int, int, int]]]:
+    """Notes whose note-off comes at the tick of their note-on, which pretty_midi leaves out
+    without a word, per instrument (program, channel, track); and the instruments in the order
+    of `pm.instruments`. Follows pretty_midi's bookkeeping: an instrument is made by its first
+    note that ends after it starts, and a note-off ends every open note of its pitch that
+    started before it (ones that start at the same tick stay open if there were such)."""
+    zero, instruments = Counter(), {}
+    for t, track in enumerate(mf.tracks):
+        program, sounding, tick = [0] * 16, defaultdict(list), 0
+        for msg in track:
+            tick += msg.time
+            if msg.type == "program_change":
+                program[msg.channel] = msg.program
+            elif msg.type == "note_on" and msg.velocity > 0:
+                sounding[msg.channel, msg.note].append(tick)
+            elif msg.type in ("note_on", "note_off") and (msg.channel, msg.note) in sounding:
+                starts = sounding.pop((msg.channel, msg.note))
+                key = (program[msg.channel], msg.channel, t)
+                if all(s == tick for s in starts):
+                    zero[key] += len(starts)
+                else:
+                    instruments.setdefault(key, None)
+                    if tick in starts:
+                        sounding[msg.channel, msg.note] = [tick] * starts.count(tick)
+    return zero, list(instruments)
 
 
 class _ReadBudget(io.BytesIO):
@@ -249,7 +284,7 @@ def melody_from_midi(
 ) -> tuple[Voices, ImportReport]:
     """Take the melody of a MIDI file: one track (`melody_track`'s guess unless `track` is
     given, counting from 0 as in `midi_tracks`), its top line, on a 16th grid."""
-    pm = read_midi(data)
+    pm, zero_length, all_zero_length = _read_midi(data)
     report = ImportReport()
     pitched = [i for i, inst in enumerate(pm.instruments) if inst.notes and not inst.is_drum]
     if track is None:
@@ -258,6 +293,12 @@ def melody_from_midi(
                 raise MelodyError(
                     "This file has only drum tracks; a melody needs pitched notes. "
                     "Upload a file with a melody instrument."
+                )
+            if all_zero_length:
+                raise MelodyError(
+                    f"This MIDI file has no notes that sound: its {_n(all_zero_length, 'note')} "
+                    "end where they start (zero length). Export it again from your notation "
+                    "program."
                 )
             raise MelodyError("This MIDI file has no notes. Upload a file that contains a melody.")
         track, why = melody_track(pm, pitched)
@@ -281,6 +322,11 @@ def melody_from_midi(
     steps = _whole_bars(max(e for _, e, _ in notes))
     pitches, onsets, hidden = top_line(notes, steps)
 
+    if zero_length[track]:
+        report.changes.append(
+            f"skipped {_n(zero_length[track], 'zero-length note')} (no sound: each ends where "
+            "it starts)"
+        )
     if moved:
         report.changes.append(f"quantized {_n(moved, 'note')} to the 16th-note grid")
     if hidden:

@@ -163,6 +163,48 @@ def test_tempo_changes_are_honoured():
     assert not any("quantized" in c for c in report.changes)
 
 
+def mido_file(*tracks, ticks_per_beat=480) -> bytes:
+    """tracks: lists of mido messages (times are deltas in ticks)."""
+    mf = mido.MidiFile(ticks_per_beat=ticks_per_beat)
+    mf.tracks.extend(mido.MidiTrack(t) for t in tracks)
+    buf = io.BytesIO()
+    mf.save(file=buf)
+    return buf.getvalue()
+
+
+def note(pitch, ticks, wait=0, channel=0):
+    """A note of `ticks` after `wait` ticks of silence, as note_on and note_off messages."""
+    return [
+        mido.Message("note_on", note=pitch, velocity=90, time=wait, channel=channel),
+        mido.Message("note_off", note=pitch, time=ticks, channel=channel),
+    ]
+
+
+def test_zero_length_notes_are_skipped_and_reported():
+    """pretty_midi drops a note whose note-off comes at its note-on's tick; the report says so,
+    counting only the melody's track."""
+    data = mido_file(note(60, 0) + note(62, 480, wait=480))
+    melody, report = melody_from_midi(data, fit_range=False)
+    assert melody.notes() == [(4, 8, 62)]  # D4 on beat 2
+    assert "skipped 1 zero-length note (" in str(report)
+
+    tune = note(72, 0) * 3 + note(74, 480) + note(76, 0, channel=1)  # channel 1: no instrument
+    bass = [mido.Message("program_change", program=32)] + note(40, 0) + note(36, 1920)
+    data = mido_file(tune, bass)
+    melody, report = melody_from_midi(data)
+    assert melody.notes()[0] == (0, 4, 74)
+    assert "skipped 3 zero-length notes" in str(report)  # not channel 1's, nor the bass's
+    assert "skipped 1 zero-length note " in str(melody_from_midi(data, track=1)[1])
+
+    # a repeated note whose note-on comes before the earlier one's note-off is not zero-length
+    repeated = note(72, 480)[:1] + note(72, 0, wait=480)[:1] + note(72, 0)[1:] + note(72, 480)[1:]
+    melody, report = melody_from_midi(mido_file(repeated), fit_range=False)
+    assert melody.notes() == [(0, 4, 72), (4, 8, 72)] and "skipped" not in str(report)
+
+    with pytest.raises(MelodyError, match="no notes that sound: its 2 notes end where they start"):
+        melody_from_midi(mido_file(note(60, 0) + note(62, 0, wait=480)))
+
+
 def test_quantizes_to_sixteenths_and_reports():
     jitter = [(72, 0.01, Q - 0.02), (74, Q + 0.015, 2 * Q), (76, 2 * Q, 4 * Q)]
     melody, report = melody_from_midi(midi_file(("Flute", 73, jitter)))
