@@ -47,9 +47,12 @@ MAX_BARS = 64  # longest melody we harmonize
 MAX_NOTES = 20_000  # notes in the whole file
 MIN_TEMPO, MAX_TEMPO = 20.0, 400.0  # BPM
 MAX_TEXT_CHARS = 20_000
-# pretty_midi allocates one float per tick; refuse files whose events reach further than this.
+# Files whose events reach further than this are refused (leading silence, which is dropped,
+# counts): this stops absurd delta times whatever the file's time resolution.
 MAX_FILE_BEATS = 4 * MAX_BARS * 4
-MAX_TICKS = 2_000_000
+# pretty_midi allocates one float per tick: enough for 64 bars at the finest resolution MIDI
+# allows (32,767 ticks a beat; about 200 MB while pretty_midi builds its arrays), no more.
+MAX_TICKS = MAX_BARS * 4 * 0x8000
 # MIDI messages of every kind (notes, controllers, tempo, text...). mido parses a file byte by
 # byte in Python, about 1 us a byte, so a 1 MB file of dense controller data would take seconds;
 # a read budget stops such a file early, keeping every import well under a second.
@@ -138,8 +141,9 @@ def _read_midi(data: bytes) -> tuple[pretty_midi.PrettyMIDI, list[int], int]:
         )
     if ticks > MAX_TICKS:
         raise MelodyError(
-            f"The file's timing is out of range ({ticks:,} ticks), so it is probably damaged. "
-            "Export it again from your notation program."
+            f"The file is too long for its fine time resolution ({tpb:,} ticks per beat, "
+            f"about {ticks / tpb / 4:.0f} bars). Export it again at 480 or 960 ticks per beat, "
+            "or shorten it."
         )
     if notes > MAX_NOTES:
         raise MelodyError(

@@ -309,6 +309,21 @@ def test_enormous_tick_count_is_refused_quickly():
         melody_from_midi(buf.getvalue())
 
 
+@pytest.mark.parametrize("ticks_per_beat", [96, 960, 9600])
+def test_64_bars_import_at_any_time_resolution(ticks_per_beat):
+    bars = [m for i in range(MAX_BARS) for m in note(60 + i % 12, 4 * ticks_per_beat)]
+    melody, _ = melody_from_midi(mido_file(bars, ticks_per_beat=ticks_per_beat))
+    assert melody.steps == MAX_BARS * 16 and len(melody.notes()) == MAX_BARS
+
+
+def test_a_long_file_at_the_finest_time_resolution_is_refused_with_advice():
+    """pretty_midi keeps a float per tick: 64 bars fit at any resolution, more need a coarser
+    one (refused before pretty_midi builds its arrays)."""
+    bars = [m for i in range(70) for m in note(72, 4 * 0x7FFF)]
+    with pytest.raises(MelodyError, match="too long for its fine time resolution.*960"):
+        melody_from_midi(mido_file(bars, ticks_per_beat=0x7FFF))
+
+
 def test_mutated_files_import_or_raise_melody_error():
     """Fuzz regression: damaged versions of a good file never raise anything else."""
     good = midi_file(("Flute", 73, quarters(SCALE)), ("Bass", 32, quarters([40, 45] * 4)))
