@@ -30,6 +30,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +104,8 @@ def render_wav(
         wav = _fluidsynth(binary, font, midi, sample_rate, timeout, mono)
     except RuntimeError as e:
         return _sine(midi, sample_rate, str(e))
+    except OSError as e:  # it cannot be started (not a program, no permission) or no disk space
+        return _sine(midi, sample_rate, f"FluidSynth could not run: {e}")
     return Audio(wav, sample_rate, f"fluidsynth ({font.name})", False)
 
 
@@ -110,7 +113,9 @@ def _fluidsynth(
     binary: str, font: Path, midi: bytes, sample_rate: int, timeout: float, mono: bool = False
 ) -> bytes:
     """Render with fluidsynth, in parallel over groups of instruments, and mix; RuntimeError
-    says why it gave no usable sound."""
+    says why it gave no usable sound, OSError why it could not run. All of it takes at most
+    `timeout` seconds."""
+    deadline = time.monotonic() + timeout
     parts = split_instruments(midi, usable_cores())
     with tempfile.TemporaryDirectory(prefix="bachgan-audio-") as tmp:
         env = dict(os.environ, SDL_AUDIODRIVER="dummy")
@@ -125,7 +130,7 @@ def _fluidsynth(
                     cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
                 )
                 jobs.append((proc, out))
-            errors = [_wait(proc, timeout) for proc, _ in jobs]
+            errors = [_wait(proc, timeout, deadline) for proc, _ in jobs]
         finally:
             for proc, _ in jobs:
                 if proc.poll() is None:
@@ -162,10 +167,11 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _wait(proc: subprocess.Popen, timeout: float) -> list[str]:
-    """Wait for one fluidsynth; its error lines."""
+def _wait(proc: subprocess.Popen, timeout: float, deadline: float) -> list[str]:
+    """Wait for one fluidsynth until the `deadline` (time.monotonic()) of the whole `timeout`;
+    its error lines."""
     try:
-        _, err = proc.communicate(timeout=timeout)
+        _, err = proc.communicate(timeout=max(0.0, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"FluidSynth took longer than {timeout:g} s") from None
     return err.decode(errors="replace").strip().splitlines()

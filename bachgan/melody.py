@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import re
 import warnings
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import mido
@@ -46,9 +47,12 @@ MAX_BARS = 64  # longest melody we harmonize
 MAX_NOTES = 20_000  # notes in the whole file
 MIN_TEMPO, MAX_TEMPO = 20.0, 400.0  # BPM
 MAX_TEXT_CHARS = 20_000
-# pretty_midi allocates one float per tick; refuse files whose events reach further than this.
+# Files whose events reach further than this are refused (leading silence, which is dropped,
+# counts): this stops absurd delta times whatever the file's time resolution.
 MAX_FILE_BEATS = 4 * MAX_BARS * 4
-MAX_TICKS = 2_000_000
+# pretty_midi allocates one float per tick: enough for 64 bars at the finest resolution MIDI
+# allows (32,767 ticks a beat; about 200 MB while pretty_midi builds its arrays), no more.
+MAX_TICKS = MAX_BARS * 4 * 0x8000
 # MIDI messages of every kind (notes, controllers, tempo, text...). mido parses a file byte by
 # byte in Python, about 1 us a byte, so a 1 MB file of dense controller data would take seconds;
 # a read budget stops such a file early, keeping every import well under a second.
@@ -88,6 +92,12 @@ class ImportReport:
 
 def read_midi(data: bytes) -> pretty_midi.PrettyMIDI:
     """Parse MIDI bytes, checking size and length before pretty_midi builds its arrays."""
+    return _read_midi(data)[0]
+
+
+def _read_midi(data: bytes) -> tuple[pretty_midi.PrettyMIDI, list[int], int]:
+    """`read_midi`, with the zero-length notes pretty_midi leaves out: how many each of
+    `pm.instruments` had, and how many the file has in all."""
     data = bytes(data)
     if len(data) > MAX_UPLOAD_BYTES:
         raise MelodyError(
@@ -112,6 +122,7 @@ def read_midi(data: bytes) -> pretty_midi.PrettyMIDI:
         notes = sum(
             msg.type == "note_on" and msg.velocity > 0 for track in mf.tracks for msg in track
         )
+        zero_length, instruments = _zero_length_notes(mf)
     except _ReadBudget.Exhausted:
         raise too_many_events from None
     except MelodyError:
@@ -130,8 +141,9 @@ def read_midi(data: bytes) -> pretty_midi.PrettyMIDI:
         )
     if ticks > MAX_TICKS:
         raise MelodyError(
-            f"The file's timing is out of range ({ticks:,} ticks), so it is probably damaged. "
-            "Export it again from your notation program."
+            f"The file is too long for its fine time resolution ({tpb:,} ticks per beat, "
+            f"about {ticks / tpb / 4:.0f} bars). Export it again at 480 or 960 ticks per beat, "
+            "or shorten it."
         )
     if notes > MAX_NOTES:
         raise MelodyError(
@@ -153,7 +165,34 @@ def read_midi(data: bytes) -> pretty_midi.PrettyMIDI:
             f"{MIN_TEMPO:.0f}-{MAX_TEMPO:.0f} BPM, so it is probably damaged. "
             "Fix the tempo in your notation program and export again."
         )
-    return pm
+    return pm, [zero_length[key] for key in instruments], sum(zero_length.values())
+
+
+def _zero_length_notes(mf: mido.MidiFile) -> tuple[Counter, list[tuple[int, int, int]]]:
+    """Notes whose note-off comes at the tick of their note-on, which pretty_midi leaves out
+    without a word, per instrument (program, channel, track); and the instruments in the order
+    of `pm.instruments`. Follows pretty_midi's bookkeeping: an instrument is made by its first
+    note that ends after it starts, and a note-off ends every open note of its pitch that
+    started before it (ones that start at the same tick stay open if there were such)."""
+    zero, instruments = Counter(), {}
+    for t, track in enumerate(mf.tracks):
+        program, sounding, tick = [0] * 16, defaultdict(list), 0
+        for msg in track:
+            tick += msg.time
+            if msg.type == "program_change":
+                program[msg.channel] = msg.program
+            elif msg.type == "note_on" and msg.velocity > 0:
+                sounding[msg.channel, msg.note].append(tick)
+            elif msg.type in ("note_on", "note_off") and (msg.channel, msg.note) in sounding:
+                starts = sounding.pop((msg.channel, msg.note))
+                key = (program[msg.channel], msg.channel, t)
+                if all(s == tick for s in starts):
+                    zero[key] += len(starts)
+                else:
+                    instruments.setdefault(key, None)
+                    if tick in starts:
+                        sounding[msg.channel, msg.note] = [tick] * starts.count(tick)
+    return zero, list(instruments)
 
 
 class _ReadBudget(io.BytesIO):
@@ -249,7 +288,7 @@ def melody_from_midi(
 ) -> tuple[Voices, ImportReport]:
     """Take the melody of a MIDI file: one track (`melody_track`'s guess unless `track` is
     given, counting from 0 as in `midi_tracks`), its top line, on a 16th grid."""
-    pm = read_midi(data)
+    pm, zero_length, all_zero_length = _read_midi(data)
     report = ImportReport()
     pitched = [i for i, inst in enumerate(pm.instruments) if inst.notes and not inst.is_drum]
     if track is None:
@@ -258,6 +297,12 @@ def melody_from_midi(
                 raise MelodyError(
                     "This file has only drum tracks; a melody needs pitched notes. "
                     "Upload a file with a melody instrument."
+                )
+            if all_zero_length:
+                raise MelodyError(
+                    f"This MIDI file has no notes that sound: its {_n(all_zero_length, 'note')} "
+                    "end where they start (zero length). Export it again from your notation "
+                    "program."
                 )
             raise MelodyError("This MIDI file has no notes. Upload a file that contains a melody.")
         track, why = melody_track(pm, pitched)
@@ -281,6 +326,11 @@ def melody_from_midi(
     steps = _whole_bars(max(e for _, e, _ in notes))
     pitches, onsets, hidden = top_line(notes, steps)
 
+    if zero_length[track]:
+        report.changes.append(
+            f"skipped {_n(zero_length[track], 'zero-length note')} (no sound: each ends where "
+            "it starts)"
+        )
     if moved:
         report.changes.append(f"quantized {_n(moved, 'note')} to the 16th-note grid")
     if hidden:
@@ -288,7 +338,7 @@ def melody_from_midi(
             f"kept the top line where notes overlap ({_n(hidden, 'note')} hidden)"
         )
     ts = pm.time_signature_changes[1:] if pickup else pm.time_signature_changes
-    if ts and (ts[0].numerator, ts[0].denominator) != (4, 4):
+    if ts and not _fits_bar(ts[0]):
         report.changes.append(
             f"the file is in {ts[0].numerator}/{ts[0].denominator}; BachGAN counts 4/4 bars"
         )
@@ -310,11 +360,17 @@ def _silent_bars(first: int, report: ImportReport) -> int:
     return drop
 
 
+def _fits_bar(ts: pretty_midi.TimeSignature) -> bool:
+    """Whether a meter's bar holds 16 sixteenths, as BachGAN's bars do (4/4, 2/2, 8/8)."""
+    return ts.numerator * 16 == ts.denominator * STEPS_PER_BAR
+
+
 def _marked_pickup(pm: pretty_midi.PrettyMIDI) -> int:
     """Steps of a pickup bar the file marks with a time signature of its own (say 1/4, then
-    4/4 from bar 2, as notation programs may export an anacrusis); 0 if none is marked."""
+    4/4 or 2/2 from bar 2, as notation programs may export an anacrusis); 0 if none is
+    marked."""
     ts = pm.time_signature_changes
-    if len(ts) < 2 or ts[0].time > 0 or (ts[1].numerator, ts[1].denominator) != (4, 4):
+    if len(ts) < 2 or ts[0].time > 0 or not _fits_bar(ts[1]):
         return 0
     steps = round(pm.time_to_tick(ts[1].time) / (pm.resolution / STEPS_PER_BEAT))
     return steps if 0 < steps < STEPS_PER_BAR else 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 
+import mido
 import numpy as np
 import pretty_midi
 
@@ -92,13 +93,21 @@ def duration_s(midi: bytes) -> float:
 
 
 def voices_from_midi_bytes(data: bytes, steps: int | None = None) -> Voices:
-    """Read a file written by `to_midi_bytes` (one voice per instrument) back into Voices.
+    """Read a file written by `to_midi_bytes` back into Voices, one voice per name of a track
+    that plays (Soprano, Alto...; not a named tempo track) in the file's order, so a silent voice
+    stays a silent column in its place (pretty_midi leaves out tracks without notes).
+    Instruments sharing a name share a voice, its top line; unnamed ones come last.
 
     Notes snap to 16ths on the file's own tick grid; the length is `steps`, or the last note's
     end rounded up to a whole bar. Bad input raises `MelodyError`.
     """
     pm = read_midi(data)
-    parts = [note_steps(pm, inst)[0] for inst in pm.instruments]
+    tracks = mido.MidiFile(file=io.BytesIO(data)).tracks  # read_midi has checked the bytes
+    playing = [t.name for t in tracks if t.name and any(not msg.is_meta for msg in t)]
+    names = list(dict.fromkeys(playing + [inst.name for inst in pm.instruments]))
+    parts = [[] for _ in names]
+    for inst in pm.instruments:
+        parts[names.index(inst.name)] += note_steps(pm, inst)[0]
     end = max((e for notes in parts for _, e, _ in notes), default=0)
     steps = steps if steps is not None else max(1, -(-end // STEPS_PER_BAR)) * STEPS_PER_BAR
     columns = []

@@ -156,3 +156,57 @@ def test_a_failed_start_leaves_no_fluidsynth_running(monkeypatch, tmp_path):
     with pytest.raises(OSError):
         audio._fluidsynth("fluidsynth", tmp_path / "font.sf2", to_midi_bytes(two_bars()), 22050, 9)
     assert started and started[0].poll() is not None  # ended, and reaped: no zombie
+
+
+def test_a_fluidsynth_that_cannot_run_falls_back_and_says_why(monkeypatch, tmp_path):
+    """An executable without a shebang: starting it raises OSError (Exec format error)."""
+    fake = tmp_path / "fluidsynth"
+    fake.write_text("echo not a program\n")
+    fake.chmod(0o755)
+    font = tmp_path / "font.sf2"
+    font.write_bytes(b"RIFF")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv(audio.SOUNDFONT_ENV, str(font))
+    a = audio.render_wav(to_midi_bytes(two_bars(), tempo=TEMPO), sample_rate=16000)
+    assert a.is_fallback and "FluidSynth could not run" in a.synthesizer
+    assert "Exec format error" in a.synthesizer
+    assert np.abs(samples(a)).max() > 3000
+
+
+def test_all_fluidsynths_together_take_at_most_one_timeout(monkeypatch, tmp_path):
+    """Each process was waited on with the full timeout in turn: one that ends just in time,
+    then one that hangs, took nearly twice the timeout. A fake clock keeps this exact."""
+    import subprocess
+    import types
+
+    now = [0.0]
+
+    class Hung:
+        """A fluidsynth that finishes at `end` on the fake clock (never if None)."""
+
+        def __init__(self, end):
+            self.end, self.returncode = end, None
+
+        def communicate(self, timeout):
+            if self.end is not None and now[0] + timeout >= self.end:
+                now[0], self.returncode = max(now[0], self.end), 1
+                return b"", b"error\n"
+            now[0] += timeout
+            raise subprocess.TimeoutExpired("fluidsynth", timeout)
+
+        def poll(self):
+            return self.returncode
+
+        def kill(self):
+            self.returncode = -9
+
+        def wait(self):
+            return self.returncode
+
+    ends = iter([9.0, None])  # the first ends after 9 of the 10 s, the second hangs
+    monkeypatch.setattr(audio, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+    monkeypatch.setattr(audio, "usable_cores", lambda: 2)
+    monkeypatch.setattr(audio.subprocess, "Popen", lambda cmd, **kw: Hung(next(ends)))
+    with pytest.raises(RuntimeError, match="longer than 10 s"):
+        audio._fluidsynth("fluidsynth", tmp_path / "font.sf2", to_midi_bytes(two_bars()), 22050, 10)
+    assert now[0] == 10.0

@@ -84,6 +84,41 @@ def test_a_pickup_bar_marked_by_its_own_time_signature_keeps_its_place():
     assert unmarked.notes()[0] == (0, 4, 67)  # without a mark, nothing moves
 
 
+def meter_file(notes, *meters) -> bytes:
+    """A flute track of (pitch, start_s, end_s) notes, with time signatures (num, den, time_s)."""
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    inst = pretty_midi.Instrument(73, name="Flute")
+    inst.notes = [pretty_midi.Note(90, p, s, e) for p, s, e in notes]
+    pm.instruments.append(inst)
+    pm.time_signature_changes = [pretty_midi.TimeSignature(n, d, t) for n, d, t in meters]
+    buf = io.BytesIO()
+    pm.write(buf)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("pickup", [(1, 4), (1, 2)])
+def test_a_pickup_before_2_2_bars_keeps_its_place(pickup):
+    """2/2 bars hold 16 sixteenths as 4/4 ones do (the corpus has 2/2 chorales)."""
+    beats = 4 * pickup[0] // pickup[1]
+    notes = [
+        (67, 0, beats * Q),
+        (72, beats * Q, (beats + 2) * Q),
+        (74, (beats + 2) * Q, (beats + 4) * Q),
+    ]
+    data = meter_file(notes, (*pickup, 0.0), (2, 2, beats * Q))
+    melody, report = melody_from_midi(data, fit_range=False)
+    start = 16 - 4 * beats
+    assert melody.notes() == [(start, 16, 67), (16, 24, 72), (24, 32, 74)]
+    assert f"pickup ({beats} beat" in str(report) and "/" not in str(report)
+
+
+def test_only_meters_with_bars_of_other_lengths_are_reported():
+    for (num, den), said in [((2, 2), False), ((8, 8), False), ((4, 4), False), ((3, 4), True)]:
+        _, report = melody_from_midi(meter_file(quarters(SCALE), (num, den, 0.0)))
+        warning = f"the file is in {num}/{den}; BachGAN counts 4/4 bars"
+        assert (warning in str(report)) == said, (num, den)
+
+
 def test_the_tune_wins_over_a_busier_accompaniment():
     tune = SCALE * 2  # 16 notes, high
     bass = [36, 43, 48, 43] * 10  # 40 notes, low
@@ -126,6 +161,48 @@ def test_tempo_changes_are_honoured():
     assert melody.notes() == [(4 * i, 4 * i + 4, p) for i, p in enumerate(pitches)]
     assert report.tempo == 120
     assert not any("quantized" in c for c in report.changes)
+
+
+def mido_file(*tracks, ticks_per_beat=480) -> bytes:
+    """tracks: lists of mido messages (times are deltas in ticks)."""
+    mf = mido.MidiFile(ticks_per_beat=ticks_per_beat)
+    mf.tracks.extend(mido.MidiTrack(t) for t in tracks)
+    buf = io.BytesIO()
+    mf.save(file=buf)
+    return buf.getvalue()
+
+
+def note(pitch, ticks, wait=0, channel=0):
+    """A note of `ticks` after `wait` ticks of silence, as note_on and note_off messages."""
+    return [
+        mido.Message("note_on", note=pitch, velocity=90, time=wait, channel=channel),
+        mido.Message("note_off", note=pitch, time=ticks, channel=channel),
+    ]
+
+
+def test_zero_length_notes_are_skipped_and_reported():
+    """pretty_midi drops a note whose note-off comes at its note-on's tick; the report says so,
+    counting only the melody's track."""
+    data = mido_file(note(60, 0) + note(62, 480, wait=480))
+    melody, report = melody_from_midi(data, fit_range=False)
+    assert melody.notes() == [(4, 8, 62)]  # D4 on beat 2
+    assert "skipped 1 zero-length note (" in str(report)
+
+    tune = note(72, 0) * 3 + note(74, 480) + note(76, 0, channel=1)  # channel 1: no instrument
+    bass = [mido.Message("program_change", program=32)] + note(40, 0) + note(36, 1920)
+    data = mido_file(tune, bass)
+    melody, report = melody_from_midi(data)
+    assert melody.notes()[0] == (0, 4, 74)
+    assert "skipped 3 zero-length notes" in str(report)  # not channel 1's, nor the bass's
+    assert "skipped 1 zero-length note " in str(melody_from_midi(data, track=1)[1])
+
+    # a repeated note whose note-on comes before the earlier one's note-off is not zero-length
+    repeated = note(72, 480)[:1] + note(72, 0, wait=480)[:1] + note(72, 0)[1:] + note(72, 480)[1:]
+    melody, report = melody_from_midi(mido_file(repeated), fit_range=False)
+    assert melody.notes() == [(0, 4, 72), (4, 8, 72)] and "skipped" not in str(report)
+
+    with pytest.raises(MelodyError, match="no notes that sound: its 2 notes end where they start"):
+        melody_from_midi(mido_file(note(60, 0) + note(62, 0, wait=480)))
 
 
 def test_quantizes_to_sixteenths_and_reports():
@@ -230,6 +307,21 @@ def test_enormous_tick_count_is_refused_quickly():
     mf.save(file=buf)
     with pytest.raises(MelodyError, match="too long"):  # tests/test_fuzz.py guards hangs
         melody_from_midi(buf.getvalue())
+
+
+@pytest.mark.parametrize("ticks_per_beat", [96, 960, 9600])
+def test_64_bars_import_at_any_time_resolution(ticks_per_beat):
+    bars = [m for i in range(MAX_BARS) for m in note(60 + i % 12, 4 * ticks_per_beat)]
+    melody, _ = melody_from_midi(mido_file(bars, ticks_per_beat=ticks_per_beat))
+    assert melody.steps == MAX_BARS * 16 and len(melody.notes()) == MAX_BARS
+
+
+def test_a_long_file_at_the_finest_time_resolution_is_refused_with_advice():
+    """pretty_midi keeps a float per tick: 64 bars fit at any resolution, more need a coarser
+    one (refused before pretty_midi builds its arrays)."""
+    bars = [m for i in range(70) for m in note(72, 4 * 0x7FFF)]
+    with pytest.raises(MelodyError, match="too long for its fine time resolution.*960"):
+        melody_from_midi(mido_file(bars, ticks_per_beat=0x7FFF))
 
 
 def test_mutated_files_import_or_raise_melody_error():

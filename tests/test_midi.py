@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import mido
 import numpy as np
 import pretty_midi
 import pytest
@@ -48,6 +49,30 @@ def test_midi_round_trip_keeps_repeats_rests_and_holds():
     assert back == v
     assert back.notes(0)[:2] == [(0, 4, 74), (4, 8, 74)]  # repeated, not merged
     assert back.notes(3)[0] == (0, 20, 50)  # held across the bar line: one note
+
+
+@pytest.mark.parametrize("sounding", [[2], [0, 3], [1, 2, 3], []])
+def test_silent_voices_read_back_as_silent_columns_in_place(sounding):
+    """pretty_midi leaves out instruments without notes; the voices below must not move up."""
+    v = chorale()
+    silent = np.isin(np.arange(4), sounding, invert=True)
+    v = Voices(np.where(silent, R, v.pitches), np.where(silent, False, v.onsets))
+    assert voices_from_midi_bytes(to_midi_bytes(v), steps=v.steps) == v
+
+
+def test_voices_are_told_apart_by_track_name():
+    v = chorale()
+    two = Voices(v.pitches[:, :2], v.onsets[:, :2])
+    data = to_midi_bytes(two, names=["Melody", "Counter"])
+    assert voices_from_midi_bytes(data) == two
+    only_counter = Voices(np.stack([np.full(32, R), two.pitches[:, 1]], 1), two.onsets * [0, 1])
+    data = to_midi_bytes(only_counter, names=["M", "C"])
+    assert voices_from_midi_bytes(data) == only_counter
+    titled = mido.MidiFile(file=io.BytesIO(data))  # a tempo track named with the title
+    titled.tracks[0].insert(0, mido.MetaMessage("track_name", name="Chorale"))
+    buf = io.BytesIO()
+    titled.save(file=buf)
+    assert voices_from_midi_bytes(buf.getvalue()) == only_counter
 
 
 def test_length_is_rounded_up_to_a_whole_bar_or_given():
