@@ -49,8 +49,6 @@ Definitions (T steps of a 16th note, bars of `STEPS_PER_BAR` steps):
 Baselines for comparison: `reference` (Bach itself), `shuffled_lower_voices_baseline`
 (a soprano with the lower voices of another chorale) and `random_baseline` (a new
 random pitch within each voice's SATB range on every 16th step).
-
-    python -m bachgan.metrics /path/to/Jsb16thSeparated.json   # prints the table
 """
 
 from __future__ import annotations
@@ -482,60 +480,3 @@ def shuffled_lower_voices_baseline(
             )
         )
     return out
-
-
-# ------------------------------------------------------------------ JSB figures
-
-
-def _jsb_windows(
-    path, split: str = "test", steps: int = 32, hop: int = STEPS_PER_BAR
-) -> tuple[list[Voices], list[int]]:
-    """Windows of a JSB '16th separated' JSON split and the chorale index of each.
-
-    Only for the reference figures (the CLI and tests); the library does not need it.
-    Columns are put in SATB order by mean pitch; the format has no onsets, so a
-    repeated note merges into one.
-    """
-    import json
-
-    with open(path) as f:
-        data = json.load(f)[split]
-    out, owner = [], []
-    for c, chorale in enumerate(data):
-        p = np.asarray(chorale, dtype=float)
-        p = np.where(np.isnan(p), -1, p).astype(np.int16)
-        means = [x[x >= 0].mean() if (x >= 0).any() else 0 for x in p.T]
-        v = Voices.from_pitches(p[:, np.argsort(means)[::-1]])
-        for start in range(0, v.steps - steps + 1, hop):
-            out.append(v.slice(start, start + steps))
-            owner.append(c)
-    return out, owner
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    import argparse
-    import time
-
-    ap = argparse.ArgumentParser(description="Quality table on JSB windows vs baselines.")
-    ap.add_argument("json", help="Jsb16thSeparated.json")
-    ap.add_argument("--split", default="test")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    rng = np.random.default_rng(args.seed)
-    windows, owner = _jsb_windows(args.json, args.split)
-    t0 = time.perf_counter()
-    bach = reference(windows)
-    ms = 1000 * (time.perf_counter() - t0) / len(windows)
-    cols = {
-        "Bach": bach,
-        "Bach lower voices, other chorale": batch_metrics(
-            shuffled_lower_voices_baseline(windows, rng, owner)
-        ),
-        "random notes in range": batch_metrics(random_baseline(len(windows), rng)),
-    }
-    print(f"{len(windows)} windows of the {args.split} split, {ms:.3f} ms per window\n")
-    print(headline_table(cols))
-
-
-if __name__ == "__main__":
-    main()

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bachgan import data
 from bachgan import metrics as M
 from bachgan.voices import SATB_RANGES, VOICE_NAMES, Voices
 
@@ -381,7 +382,12 @@ JSB = Path(
 def jsb_test_windows():
     if not JSB.is_file():
         pytest.skip(f"JSB data not found at {JSB}")
-    return M._jsb_windows(JSB, "test")
+    windows, owner = [], []  # each window and the chorale it comes from
+    for i, chorale in enumerate(data.load_jsb(JSB).splits["test"]):
+        ws = data.windows(chorale.voices)
+        windows += ws
+        owner += [i] * len(ws)
+    return windows, owner
 
 
 def test_jsb_bach_figures_near_the_issue(jsb_test_windows):
