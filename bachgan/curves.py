@@ -23,8 +23,8 @@ LOSSES = (
     ("gradient_penalty", "Gradient penalty"),
 )
 # Metrics of cleaned-up voices: one pitch per voice, so multi_pitch_rate is always 0 there.
-MUSIC_KEYS = tuple(k for k, *_ in HEADLINE if k != "multi_pitch_rate")
-MUSIC_LABELS = {k: label for k, label, *_ in HEADLINE}
+MUSIC_KEYS = tuple(k for k, _ in HEADLINE if k != "multi_pitch_rate")
+MUSIC_LABELS = dict(HEADLINE)
 RUN_COLOUR = "#0072B2"
 BACH_COLOUR = "#555555"
 TARGET_FILL = "rgba(0,158,115,0.12)"

@@ -70,29 +70,18 @@ from bachgan.voices import (
 
 LOWER_VOICES = (1, 2, 3)
 
-# (metric key, label, target, direction) for the quality table; direction is
-# "higher" or "lower" (which way is better) or "range" (inside the target band).
-HEADLINE: list[tuple[str, str, str, str]] = [
-    (
-        "chord_tone_rate",
-        "chord-tone rate (sonorities of 3+ voices fitting a triad/7th)",
-        ">= 0.80",
-        "higher",
-    ),
-    ("parallel_per_100", "parallel 5ths/8ves per 100 voice-pair motions", "<= 0.5", "lower"),
-    ("voice_crossing", "voice crossing (share of steps)", "<= 0.05", "lower"),
-    (
-        "in_key_rate",
-        "in-key rate (Krumhansl key of the excerpt; minor admits raised 6/7)",
-        ">= 0.93",
-        "higher",
-    ),
-    ("onsets_per_bar_lower", "onsets per bar per lower voice", "3 to 6", "range"),
-    ("silence_lower", "silence in lower voices", "<= 0.05", "lower"),
-    ("multi_pitch_rate", "steps where a voice sounds > 1 pitch", "<= 0.02", "lower"),
+# The quality table's metrics: (key, label), in the order tables show them.
+HEADLINE: list[tuple[str, str]] = [
+    ("chord_tone_rate", "chord-tone rate (sonorities of 3+ voices fitting a triad/7th)"),
+    ("parallel_per_100", "parallel 5ths/8ves per 100 voice-pair motions"),
+    ("voice_crossing", "voice crossing (share of steps)"),
+    ("in_key_rate", "in-key rate (Krumhansl key of the excerpt; minor admits raised 6/7)"),
+    ("onsets_per_bar_lower", "onsets per bar per lower voice"),
+    ("silence_lower", "silence in lower voices"),
+    ("multi_pitch_rate", "steps where a voice sounds > 1 pitch"),
 ]
 
-# Machine-readable form of the HEADLINE targets: inclusive (low, high) bounds.
+# Their targets: inclusive (low, high) bounds.
 TARGETS: dict[str, tuple[float, float]] = {
     "chord_tone_rate": (0.80, math.inf),
     "parallel_per_100": (-math.inf, 0.5),
@@ -102,6 +91,17 @@ TARGETS: dict[str, tuple[float, float]] = {
     "silence_lower": (-math.inf, 0.05),
     "multi_pitch_rate": (-math.inf, 0.02),
 }
+
+
+def target_text(key: str) -> str:
+    """A target as the tables print it: '>= 0.80', '<= 0.5' or '3 to 6'."""
+    lo, hi = TARGETS[key]
+    if math.isinf(hi):
+        return f">= {lo:.2f}"
+    if math.isinf(lo):
+        return f"<= {hi:g}"
+    return f"{lo:g} to {hi:g}"
+
 
 PAIRS = tuple(combinations(range(len(VOICE_NAMES)), 2))
 PAIR_NAMES = tuple(f"{VOICE_NAMES[i]}-{VOICE_NAMES[j]}" for i, j in PAIRS)
@@ -399,7 +399,7 @@ def meets_targets(m: dict[str, float]) -> dict[str, bool]:
     """For each HEADLINE key present in m: whether its value lies within TARGETS."""
     return {
         k: bool(TARGETS[k][0] <= m[k] <= TARGETS[k][1])
-        for k, *_ in HEADLINE
+        for k, _ in HEADLINE
         if k in m and not math.isnan(m[k])
     }
 
@@ -408,12 +408,12 @@ def headline_table(columns: dict[str, dict[str, float]], digits: int = 2) -> str
     """Markdown table of the HEADLINE metrics with one column per named result."""
     head = ["metric", "target", *columns]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for key, label, target, _ in HEADLINE:
+    for key, label in HEADLINE:
         cells = []
         for m in columns.values():
             x = m.get(key, math.nan)
             cells.append("n/a" if math.isnan(x) else f"{x:.{digits + (abs(x) < 0.1)}f}")
-        rows.append("| " + " | ".join([label, target, *cells]) + " |")
+        rows.append("| " + " | ".join([label, target_text(key), *cells]) + " |")
     return "\n".join(rows)
 
 

@@ -12,7 +12,7 @@ import math
 
 import plotly.graph_objects as go
 
-from bachgan.metrics import HEADLINE, TARGETS
+from bachgan.metrics import HEADLINE, TARGETS, target_text
 from bachgan.voices import STEPS_PER_BAR, STEPS_PER_BEAT, VOICE_NAMES, Voices, note_name
 
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
@@ -244,7 +244,7 @@ def metrics_table(
     `reference` may be None (Bach's figures not loaded yet): that column says so.
     """
     rows = []
-    for key, label, target, _ in HEADLINE:
+    for key, label in HEADLINE:
         x = result.get(key)
         rows.append(
             {
@@ -252,7 +252,7 @@ def metrics_table(
                 column: _fmt(x),
                 "Bach": _fmt(reference.get(key)) if reference else "…",
                 # st.table reads cells as Markdown, where a leading ">" is a quote
-                "target": target.replace(">=", "≥").replace("<=", "≤"),
+                "target": target_text(key).replace(">=", "≥").replace("<=", "≤"),
                 "meets target": _meets(key, x),
             }
         )

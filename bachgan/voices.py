@@ -7,6 +7,7 @@ at the model's edge (see `bachgan.pianoroll`).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,6 +80,13 @@ class Voices:
     @property
     def steps(self) -> int:
         return self.pitches.shape[0]
+
+    def digest(self) -> str:
+        """A fingerprint of the notes (pitches, onsets, shape): results are kept under it."""
+        h = hashlib.sha1(str(self.pitches.shape).encode())
+        h.update(self.pitches.tobytes())
+        h.update(self.onsets.tobytes())
+        return h.hexdigest()
 
     @property
     def bars(self) -> int:

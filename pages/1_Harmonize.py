@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import random
 
 import streamlit as st
@@ -149,8 +148,7 @@ def harmonize(choice: str, melody, voice: int, seed: int, truncation: float):
     h = app.load_model(choice)  # cached; its version changes when a run saves a newer model
     if h is None:
         return None
-    digest = hashlib.sha1(melody.pitches.tobytes() + melody.onsets.tobytes()).hexdigest()
-    key = (h.version, digest, voice, seed, truncation)
+    key = (h.version, melody.digest(), voice, seed, truncation)
     kept = st.session_state.get("h_result")
     if kept and kept["key"] == key:
         return kept["result"]

@@ -7,7 +7,6 @@ lays out a gallery of variations; favourites are kept for the session and downlo
 
 from __future__ import annotations
 
-import hashlib
 import random
 
 import numpy as np
@@ -203,8 +202,7 @@ except MelodyError as e:
     st.error(str(e))
     app.save(KEPT)
     st.stop()
-digest = hashlib.sha1(melody.pitches.tobytes() + melody.onsets.tobytes()).hexdigest()
-ctx = (h.version, digest, voice, float(truncation))  # a newer save of a run: new results
+ctx = (h.version, melody.digest(), voice, float(truncation))  # a newer save of a run: new results
 
 # ---------------------------------------------------------------- tabs
 

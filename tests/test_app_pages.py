@@ -41,7 +41,7 @@ def test_home_renders_model_and_picture():
     assert any("training iterations" in m.value for m in at.markdown)
     table = at.table[0].value.set_index("metric")
     evaluation = json.loads((SHIPPED_DIR / "evaluation.json").read_text())["rows"]
-    for key, label, _, _ in HEADLINE:  # the shipped model's own evaluation, beside Bach's
+    for key, label in HEADLINE:  # the shipped model's own evaluation, beside Bach's
         assert table.loc[label, "this model"] == plots._fmt(evaluation["model/all"][key])
         assert table.loc[label, "Bach"] == plots._fmt(evaluation["bach/soprano"][key])
 

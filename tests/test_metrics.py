@@ -317,10 +317,10 @@ def test_input_checks():
 
 def test_headline_keys_and_targets():
     m = M.window_metrics(satb(s=[72] * 16, a=[64] * 16, t=[55] * 16, b=[48] * 16))
-    keys = [k for k, *_ in M.HEADLINE]
+    keys = [k for k, _ in M.HEADLINE]
     assert set(keys) == set(M.TARGETS) and all(k in m for k in keys)
-    for _key, label, target, direction in M.HEADLINE:
-        assert label and target and direction in {"higher", "lower", "range"}
+    texts = [M.target_text(k) for k in keys]
+    assert texts == [">= 0.80", "<= 0.5", "<= 0.05", ">= 0.93", "3 to 6", "<= 0.05", "<= 0.02"]
     ok = M.meets_targets(m)
     assert ok["chord_tone_rate"] and ok["voice_crossing"] and not ok["onsets_per_bar_lower"]
     table = M.headline_table({"x": m})
