@@ -68,6 +68,16 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     )
 
 
+def interpolation(a: np.ndarray, b: np.ndarray, n: int) -> list[np.ndarray]:
+    """n latents from a to b, both included, evenly spaced along the sphere (`slerp`)."""
+    return [slerp(a, b, t) for t in np.linspace(0.0, 1.0, n)]
+
+
+def walk(z: np.ndarray, direction: np.ndarray, n: int, size: float) -> list[np.ndarray]:
+    """n latents from z in equal steps of `size` along `direction` (z itself first)."""
+    return [step(z, direction, k * size) for k in range(n)]
+
+
 def random_direction(shape, seed: int) -> np.ndarray:
     """A unit-free direction with the norm of a typical latent (so steps of 0.1 are small)."""
     d = np.random.default_rng(seed).standard_normal(shape)

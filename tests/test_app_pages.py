@@ -239,6 +239,20 @@ def test_explore_reroll_gallery_and_favourites():
     assert len(at.session_state["favourites"]) == 1 and len(at.get("audio")) == 1  # tab stays
 
 
+def test_explore_random_walk_keeps_a_step():
+    at = open_tab(app("pages/3_Explore_latent.py").run(), "Random walk")
+    at.slider(key="e_w_n").set_value(4).run()
+    at.button(key="e_walk_go").click().run()
+    no_exception(at)
+    walk = at.session_state["e_walk"]
+    assert walk["labels"] == ["start", "+0.15", "+0.30", "+0.45"]
+    assert len({f.digest() for f in walk["frames"]}) > 1, "the walk goes somewhere"
+    assert len(at.get("plotly_chart")) == 1 and len(at.get("audio")) == 1
+    at.selectbox(key="e_walk_pick").set_value(2).run()
+    next(b for b in at.button if b.key == "keep_e_walk_2").click().run()
+    assert at.session_state["favourites"][0]["label"].endswith("+0.30")
+
+
 def test_favourites_stop_at_their_limit():
     at = open_tab(app("pages/3_Explore_latent.py").run(), "Gallery")
     at.button(key="e_g_go").click().run()

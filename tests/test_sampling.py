@@ -98,6 +98,11 @@ def test_latent_tools(harmonizer):
     assert np.array_equal(r[0], a[0]) and not np.array_equal(r[1], a[1])
     d = sampling.random_direction(a.shape, seed=4)
     assert np.allclose(sampling.step(a, d, 0.0), a)
+    path = sampling.interpolation(a, b, 5)
+    assert len(path) == 5 and np.allclose(path[0], a, atol=1e-5)
+    assert np.allclose(path[-1], b, atol=1e-5) and np.allclose(path[2], mid)
+    walked = sampling.walk(a, d, 4, 0.1)
+    assert np.allclose(walked[0], a) and np.allclose(walked[3] - walked[2], 0.1 * d, atol=1e-5)
     assert np.abs(sampling.truncate(a, 0.5)).max() <= np.abs(a).max() * 0.5 + 1e-6
     melody = builtin_tune("Ode to Joy (Beethoven)").slice(0, 32)
     out = harmonizer.harmonize(melody, "soprano", z=mid)
