@@ -123,6 +123,14 @@ def test_harmonize_a_builtin_tune_in_the_browser(server, page):
     assert _wav_format(Path(download.value.path()).read_bytes()) == (2, 44100)
     assert page.get_by_test_id("stException").count() == 0
 
+    # The Score tab engraves the same result as sheet music (drawn when opened).
+    page.get_by_role("tab", name="🎼 Score").click()
+    score = page.locator("img[src^='data:image/svg+xml']").first
+    score.wait_for()
+    assert score.bounding_box()["width"] > 300 and score.bounding_box()["height"] > 200
+    assert page.locator(".js-plotly-plot").count() == 0  # the pianoroll tab is not drawn
+    assert page.get_by_test_id("stException").count() == 0
+
 
 def _wav_format(data: bytes) -> tuple[int, int]:
     """(channels, sample rate) of WAV bytes that hold some sound."""
