@@ -6,6 +6,8 @@ is read from the run folders on disk, so a reload or a second browser sees the s
 
 from __future__ import annotations
 
+import functools
+
 import streamlit as st
 
 import app_state as app
@@ -308,6 +310,7 @@ def run_panel(panel):
     """A panel of one run that, if the run's folder is deleted or damaged while the page
     shows it, says so instead of showing a traceback (fragments rerun on their own)."""
 
+    @functools.wraps(panel)  # its own name: Streamlit tells fragments apart by it
     def draw(name: str, *args) -> None:
         try:
             panel(name, *args)
