@@ -289,6 +289,39 @@ def test_discarded_checkpoint_never_looks_complete(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-000010"]
 
 
+def test_replacing_a_folder_never_leaves_it_missing(tmp_path, monkeypatch):
+    """atomic_dir over an existing folder: a crash while the old one is being deleted leaves
+    the new one in place (the old one under a '.tmp' name that stale clean-up removes)."""
+    target = tmp_path / "shipped"
+    target.mkdir()
+    (target / "model.json").write_text("old")
+
+    def crash(path, **kw):
+        raise KeyboardInterrupt  # the process dies as it starts deleting
+
+    monkeypatch.setattr(runs_io.shutil, "rmtree", crash)
+    with pytest.raises(KeyboardInterrupt), runs_io.atomic_dir(target) as d:
+        (d / "model.json").write_text("new")
+    assert (target / "model.json").read_text() == "new"
+    monkeypatch.undo()
+    runs_io.remove_stale_tmp(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["shipped"]
+    assert (target / "model.json").read_text() == "new"
+
+    replace = os.replace
+
+    def new_one_fails(src, dst):  # e.g. EIO on the second rename: the old one goes back
+        if str(src).endswith(".tmp") and ".old." not in str(src):
+            raise OSError(errno.EIO, "I/O error")
+        replace(src, dst)
+
+    monkeypatch.setattr(runs_io.os, "replace", new_one_fails)
+    with pytest.raises(OSError, match="I/O"), runs_io.atomic_dir(target) as d:
+        (d / "model.json").write_text("newer")
+    assert (target / "model.json").read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["shipped"]
+
+
 def test_failed_atomic_write_keeps_the_old_file(tmp_path, monkeypatch):
     target = tmp_path / "status.json"
     runs_io.atomic_write_json(target, {"state": "running"})
