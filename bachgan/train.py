@@ -336,7 +336,7 @@ class Run:
                     verbose=2,
                 )
             done = self.status.data["iteration"]
-            if done > self.start_iteration():
+            if done:  # also writes what a killed or disk-full last save left out
                 self.save(done)
             state = "finished" if done >= cfg["iterations"] else "stopped"
             self.status.update(state=state, pid=None)
@@ -451,21 +451,28 @@ class Run:
         atomic_write_bytes(path.with_suffix(".mid"), midi.to_midi_bytes(Voices.concat(pieces)))
 
     def save(self, iteration: int):
+        """Checkpoint, then export, each only if not there yet: a session killed between the
+        two (or out of disk at the export) resumes at that checkpoint with nothing to train,
+        and this writes the export it lacks."""
         from bachgan.export import write_export
 
-        with atomic_dir(self.dir / "checkpoints" / f"ckpt-{iteration:06d}") as tmp:
-            self.ckpt.write(str(tmp / "ckpt"))
-            atomic_write_json(tmp / "meta.json", {"iteration": iteration, "time": now()})
-        write_export(
-            self.gan.generator,
-            self.preset,
-            self.dir / "exports" / f"export-{iteration:06d}",
-            iteration=iteration,
-            run=self.dir.name,
-            seed=self.config["seed"],
-            data=self.config["data"],
-            saved=now(),
-        )
+        ckpt = self.dir / "checkpoints" / f"ckpt-{iteration:06d}"
+        if not ckpt.is_dir():
+            with atomic_dir(ckpt) as tmp:
+                self.ckpt.write(str(tmp / "ckpt"))
+                atomic_write_json(tmp / "meta.json", {"iteration": iteration, "time": now()})
+        export = self.dir / "exports" / f"export-{iteration:06d}"
+        if not export.is_dir():
+            write_export(
+                self.gan.generator,
+                self.preset,
+                export,
+                iteration=iteration,
+                run=self.dir.name,
+                seed=self.config["seed"],
+                data=self.config["data"],
+                saved=now(),
+            )
         for old in complete_dirs(self.dir / "checkpoints", "ckpt")[:-KEEP_CHECKPOINTS]:
             discard_dir(old)
         for old in complete_dirs(self.dir / "exports", "export")[:-KEEP_EXPORTS]:

@@ -223,3 +223,42 @@ def test_preset_overrides_reach_a_new_runs_config_and_never_a_resumed_one(tmp_pa
     (tmp_path / "r" / "config.json").write_text(json.dumps(run.config))
     with pytest.raises(ValueError, match="keeps its settings"):
         Run(tmp_path / "r", resume=True, learning_rate=1e-3)
+
+
+def test_a_kill_between_the_last_checkpoint_and_its_export_is_repaired_by_resume(tmp_path):
+    """SIGKILL after the final checkpoint, before the export: resume has nothing to train
+    but must still write the export, or the 'finished' run has no usable model."""
+    run = tmp_path / "run"
+    code = f"""
+import os, signal
+import bachgan.export
+from bachgan.train import train
+bachgan.export.write_export = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+train({str(run)!r}, preset="tiny", iterations=5, seed=1, log=print)
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), timeout=300)
+    assert out.returncode == -signal.SIGKILL
+    assert (run / "checkpoints" / "ckpt-000005").is_dir()
+    assert not (run / "exports").exists() or not any((run / "exports").iterdir())
+    status = train(run, resume=True, **QUIET)
+    assert status["state"] == "finished" and status["iteration"] == 5
+    assert load_generator(run)[2]["iteration"] == 5
+
+
+def test_a_full_disk_at_the_last_export_is_resumable(tmp_path, monkeypatch):
+    import errno
+
+    import bachgan.export
+    from bachgan.train import DiskFull
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    run = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(bachgan.export, "write_export", full)
+        with pytest.raises(DiskFull, match="iteration 5 is intact"):
+            train(run, preset="tiny", iterations=5, seed=1, **QUIET)
+    status = train(run, resume=True, **QUIET)
+    assert status["state"] == "finished" and status["iteration"] == 5
+    assert load_generator(run)[2]["iteration"] == 5
