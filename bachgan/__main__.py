@@ -287,7 +287,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--minutes",
         type=_positive_float,
-        help="stop (and save) once the run has trained this many minutes of wall time",
+        help="stop (and save) once the run's training steps have taken this many minutes "
+        "in all, counted across resumes",
     )
     p.add_argument(
         "--no-budget",

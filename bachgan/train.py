@@ -163,7 +163,7 @@ def run_callback(run):
 
         def on_epoch_end(self, epoch, logs=None):
             run.end_iteration(epoch + 1, logs or {}, time.perf_counter() - self.t0)
-            if run.deadline is not None and time.monotonic() >= run.deadline:
+            if run.out_of_time():
                 run.log(f"the {run.config['minutes']:g}-minute budget is spent: stopping")
                 run.stop_requested = True
             if run.stop_requested:
@@ -174,7 +174,7 @@ def run_callback(run):
 
 def trained_seconds(rows: list[dict]) -> float:
     """Seconds that logged iterations spent in training steps (checkpoints, samples and
-    metrics not counted): what a resumed run's budget and the model card count."""
+    metrics not counted): what the --minutes budget (in every session) and the card count."""
     return sum(r["seconds"] for r in rows if isinstance(r.get("seconds"), (int, float)))
 
 
@@ -313,13 +313,10 @@ class Run:
             self.sample_z = np.asarray(
                 tf.random.stateless_truncated_normal((N_SAMPLES, *p.z_shape), seed=[7, 7])
             )
-            # A time budget: what earlier sessions' training steps left of it runs as wall
-            # time from here on.
-            self.deadline = None
-            if cfg.get("minutes"):
-                spent = trained_seconds(read_jsonl(self.dir / "metrics.jsonl"))
-                self.deadline = time.monotonic() + cfg["minutes"] * 60 - spent
-            out_of_time = self.deadline is not None and time.monotonic() >= self.deadline
+            # The budget counts logged step seconds only, in this session as in earlier ones,
+            # so a resume sees the same spent time the session that stopped saw.
+            self.spent = trained_seconds(read_jsonl(self.dir / "metrics.jsonl"))
+            out_of_time = self.out_of_time()
             if out_of_time and start < cfg["iterations"]:
                 self.log(
                     f"the {cfg['minutes']:g}-minute budget was spent before this resume: nothing "
@@ -357,6 +354,10 @@ class Run:
             lock.close()
             self._restore_signals()
 
+    def out_of_time(self) -> bool:
+        minutes = self.config.get("minutes")
+        return bool(minutes) and self.spent >= minutes * 60
+
     def _disk_full_message(self) -> str:
         last = self.start_iteration()
         kept = f"the checkpoint of iteration {last} is intact" if last else "no checkpoint yet"
@@ -383,6 +384,7 @@ class Run:
     def end_iteration(self, iteration: int, logs: dict, seconds: float):
         p = self.preset
         row = {"iteration": iteration, "seconds": round(seconds, 4), "time": time.time()}
+        self.spent += row["seconds"]
         row.update({k: float(v) for k, v in logs.items()})
         if iteration % p.metrics_every == 0 or iteration == self.config["iterations"]:
             try:

@@ -131,6 +131,30 @@ def test_minutes_budget_stops_saves_and_counts_across_resumes(tmp_path):
     assert read_json(run / "config.json")["minutes"] is None
 
 
+def test_minutes_budget_counts_step_seconds_in_the_first_session_too(tmp_path, monkeypatch):
+    """One definition of the budget: the logged step seconds, in the first session as in a
+    resume. A clock that makes each step take 1 ms puts the stop at exactly iteration 6 for
+    a 5.5 ms budget (wall time with start-up and checkpoints stopped it after iteration 1,
+    and the resume then trained again)."""
+    import types
+
+    from bachgan import train as train_module
+
+    ticks = iter(range(10**9))
+    clock = types.SimpleNamespace(
+        perf_counter=lambda: next(ticks) / 1000,
+        **{k: getattr(time, k) for k in ("time", "strftime", "monotonic")},
+    )
+    monkeypatch.setattr(train_module, "time", clock)
+    run = tmp_path / "run"
+    status = train(run, preset="tiny", iterations=1000, seed=2, minutes=0.0055 / 60, **QUIET)
+    assert status["state"] == "stopped" and status["iteration"] == 6
+    said = []
+    again = train(run, resume=True, log=said.append)
+    assert again["iteration"] == 6
+    assert any("budget was spent before this resume" in line for line in said), said
+
+
 def _env():
     return dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
 
