@@ -49,6 +49,21 @@ def _positive(text: str) -> int:
     return n
 
 
+MAX_SEED = 2**32 - 1
+
+
+def _seed(text: str) -> int:
+    """--seed: 0 to 2**32-1, what Keras, NumPy and TensorFlow all accept; checked here so a
+    bad seed fails before anything is written or computed."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= n <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{text}: give 0 to {MAX_SEED}")
+    return n
+
+
 def cmd_prepare_data(args) -> int:
     from bachgan.data import cache_path, load_corpus
 
@@ -295,7 +310,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --resume: lift the run's --minutes budget (to train a finished run longer)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--strategy", default="default", choices=["default", "mirrored"])
     p.add_argument("--data", default="music21", help="'music21' or a JSB .json/.npz path")
     p.add_argument("--condition-voices", type=_voices_arg, help="e.g. soprano or soprano,bass")
@@ -312,7 +327,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("melodies", nargs="+", metavar="MELODY", help=".mid/.midi or .txt files")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--voice", default="soprano", choices=["soprano", "alto", "tenor", "bass"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--checkpoint", help="a run directory or an export folder")
     p.add_argument("--tempo", type=_tempo, default=80.0, help="BPM of the written files")
     p.add_argument("--wav", action="store_true")
@@ -328,7 +343,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
     p.add_argument("--windows", type=_positive, help="at most this many test windows per voice")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("ship", help="copy a run's export to checkpoints/ with a model card")

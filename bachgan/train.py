@@ -212,10 +212,14 @@ class Run:
             if minutes is not None:  # a new budget, or 0: none
                 config["minutes"] = float(minutes) or None
         else:
-            if config:
+            if config and not self._failed_before_training():
                 raise FileExistsError(
                     f"{self.dir} already holds a run; use --resume or a new folder"
                 )
+            if config:
+                log(f"{self.dir} failed before its first iteration: starting it afresh")
+            if not 0 <= int(seed) < 2**32:
+                raise ValueError(f"seed {seed}: give 0 to {2**32 - 1}")
             from bachgan.presets import get_preset
 
             p = get_preset(preset, **overrides)
@@ -233,6 +237,18 @@ class Run:
         self.config = config
 
     # -- state on disk
+
+    def _failed_before_training(self) -> bool:
+        """A run that failed before logging or saving anything holds nothing to lose, so a
+        new start with corrected settings may take its folder."""
+        status = read_json(self.dir / "status.json", {})
+        return (
+            isinstance(status, dict)
+            and status.get("state") == "failed"
+            and not read_jsonl(self.dir / "metrics.jsonl")
+            and not complete_dirs(self.dir / "checkpoints", "ckpt")
+            and not complete_dirs(self.dir / "exports", "export")
+        )
 
     def start_iteration(self) -> int:
         ckpts = complete_dirs(self.dir / "checkpoints", "ckpt")

@@ -143,3 +143,17 @@ def test_bad_train_arguments_are_refused_without_traceback(tmp_path):
     assert out.returncode == 2 and "keeps its settings" in out.stderr
     out = bachgan("train", "--run-dir", tmp_path / "r", "--condition-voices", "viola")
     assert out.returncode == 2 and "viola" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_out_of_range_seeds_are_refused_before_anything_is_written(tmp_path):
+    (tmp_path / "a.txt").write_text("C5w")
+    for seed in ("-1", str(2**32), "9223372036854775808", "x"):
+        for args in (
+            ("train", "--run-dir", tmp_path / "r", "--preset", "tiny"),
+            ("harmonize", tmp_path / "a.txt", "--out-dir", tmp_path / "o"),
+            ("evaluate", "--windows", "1"),
+        ):
+            out = bachgan(*args, "--seed", seed)
+            assert out.returncode == 2 and "Traceback" not in out.stderr, (args, out.stderr)
+            assert "--seed" in out.stderr.splitlines()[-1], out.stderr
+    assert not (tmp_path / "r").exists() and not (tmp_path / "o").exists()

@@ -286,3 +286,23 @@ def test_a_full_disk_at_the_last_export_is_resumable(tmp_path, monkeypatch):
     status = train(run, resume=True, **QUIET)
     assert status["state"] == "finished" and status["iteration"] == 5
     assert load_generator(run)[2]["iteration"] == 5
+
+
+def test_a_run_that_failed_before_its_first_iteration_can_start_afresh(tmp_path, monkeypatch):
+    """A failure during start-up leaves config.json and status 'failed' but nothing trained:
+    a new start with corrected settings takes the folder instead of 'already holds a run'."""
+    from bachgan.train import Run
+
+    def boom(seed):
+        raise ValueError("no such seed")
+
+    run = tmp_path / "r"
+    with monkeypatch.context() as m:
+        m.setattr(keras.utils, "set_random_seed", boom)
+        with pytest.raises(ValueError, match="no such seed"):
+            train(run, preset="tiny", iterations=2, seed=1, **QUIET)
+    assert read_json(run / "status.json")["state"] == "failed"
+    assert Run(run, preset="tiny", iterations=2, seed=4, **QUIET).config["seed"] == 4
+    (run / "metrics.jsonl").write_text('{"iteration": 1}\n')  # once it has trained: refused
+    with pytest.raises(FileExistsError, match="use --resume"):
+        Run(run, preset="tiny", seed=4, **QUIET)
