@@ -296,7 +296,9 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train (or resume) a run in a directory")
     p.add_argument("--run-dir", required=True)
-    p.add_argument("--preset", default="cpu", choices=list(PRESETS))
+    # Settings default to None: a new run fills in the defaults named in each help, and a
+    # resume refuses only the ones given that differ from the run's own.
+    p.add_argument("--preset", choices=list(PRESETS), help="default: cpu")
     p.add_argument("--iterations", type=_positive)
     p.add_argument("--resume", action="store_true")
     p.add_argument(
@@ -310,15 +312,14 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --resume: lift the run's --minutes budget (to train a finished run longer)",
     )
-    p.add_argument("--seed", type=_seed, default=0)
-    p.add_argument("--strategy", default="default", choices=["default", "mirrored"])
-    p.add_argument("--data", default="music21", help="'music21' or a JSB .json/.npz path")
+    p.add_argument("--seed", type=_seed, help="default: 0")
+    p.add_argument("--strategy", choices=["default", "mirrored"], help="default: default")
+    p.add_argument("--data", help="'music21' (default) or a JSB .json/.npz path")
     p.add_argument("--condition-voices", type=_voices_arg, help="e.g. soprano or soprano,bass")
     p.add_argument("--learning-rate", type=_positive_float, help="Adam's step size (preset: 0.001)")
     p.add_argument(
         "--jit",
         action=argparse.BooleanOptionalAction,
-        default=False,
         help="compile the step with XLA (off by default: slower on CPU, see `bench`)",
     )
     p.set_defaults(func=cmd_train)

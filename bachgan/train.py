@@ -42,7 +42,7 @@ from bachgan.runs_io import (
     remove_stale_tmp,
     rewrite_jsonl,
 )
-from bachgan.voices import Voices
+from bachgan.voices import VOICE_NAMES, Voices
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 KEEP_CHECKPOINTS = 3
@@ -178,23 +178,61 @@ def trained_seconds(rows: list[dict]) -> float:
     return sum(r["seconds"] for r in rows if isinstance(r.get("seconds"), (int, float)))
 
 
+def changed_settings(config: dict, given: dict) -> list[str]:
+    """Options given to a resume that differ from the run's config, as '--seed 3 (the run's:
+    5)'. Equal ones are fine; a resume never changes what the run is (--jit and --strategy
+    included: they may change the numbers, and the card's reproduce command is the config's)."""
+    preset = config.get("preset") or {}
+    have = {
+        "preset": preset.get("name"),
+        "seed": config.get("seed"),
+        "strategy": config.get("strategy"),
+        "data": config.get("data"),
+        "jit": bool(config.get("jit_compile")),
+    }
+    out = []
+    for key, value in given.items():
+        old = have[key] if key in have else preset.get(key)
+        if isinstance(value, (list, tuple)):
+            same = isinstance(old, (list, tuple)) and list(value) == list(old)
+        elif key == "data":
+            same = str(value) == str(old) or Path(value).resolve() == Path(str(old)).resolve()
+        else:
+            same = value == old
+        if not same:
+            out.append(f"{_flag(key, value)} (the run's: {_flag(key, old).split(' ', 1)[-1]})")
+    return out
+
+
+def _flag(key: str, value) -> str:
+    """A setting as the command line spells it: '--seed 3', '--no-jit', '--condition-voices
+    soprano,bass'."""
+    if key == "jit":
+        return "--jit" if value else "--no-jit"
+    if key == "condition_voices" and isinstance(value, (list, tuple)):
+        value = ",".join(VOICE_NAMES[v] for v in value)
+    return f"--{key.replace('_', '-')} {value}"
+
+
 class Run:
     """One training run in a directory: create or resume, then `fit`."""
 
     def __init__(
         self,
         run_dir,
-        preset="cpu",
+        preset=None,
         iterations=None,
         resume=False,
-        seed=0,
-        strategy="default",
-        data="music21",
-        jit=False,
+        seed=None,
+        strategy=None,
+        data=None,
+        jit=None,
         minutes=None,
         log=print,
         **overrides,
     ):
+        """Settings left at None take the run's own on resume and the defaults for a new run
+        (preset cpu, seed 0, strategy default, data music21, no jit)."""
         self.dir = Path(run_dir)
         self.log = log
         self.resume = resume
@@ -202,10 +240,13 @@ class Run:
         if resume:
             if not config:
                 raise FileNotFoundError(f"nothing to resume: {self.dir / 'config.json'} is missing")
-            if overrides:
+            given = dict(preset=preset, seed=seed, strategy=strategy, data=data, jit=jit)
+            given = {k: v for k, v in {**given, **overrides}.items() if v is not None}
+            changed = changed_settings(config, given)
+            if changed:
                 raise ValueError(
-                    f"a resumed run keeps its settings; {', '.join(overrides)} can only be "
-                    "given to a new run"
+                    f"a resumed run keeps its settings: {'; '.join(changed)}; start a new run "
+                    "to change them"
                 )
             if iterations:
                 config["iterations"] = int(iterations)
@@ -218,17 +259,18 @@ class Run:
                 )
             if config:
                 log(f"{self.dir} failed before its first iteration: starting it afresh")
-            if not 0 <= int(seed) < 2**32:
+            seed = 0 if seed is None else int(seed)
+            if not 0 <= seed < 2**32:
                 raise ValueError(f"seed {seed}: give 0 to {2**32 - 1}")
             from bachgan.presets import get_preset
 
-            p = get_preset(preset, **overrides)
+            p = get_preset(preset or "cpu", **overrides)
             config = {
                 "preset": p.to_dict(),
                 "iterations": int(iterations or 2000),
-                "seed": int(seed),
-                "strategy": strategy,
-                "data": str(data),
+                "seed": seed,
+                "strategy": strategy or "default",
+                "data": str(data or "music21"),
                 "jit_compile": bool(jit),
                 "minutes": float(minutes) if minutes else None,
                 "created": now(),

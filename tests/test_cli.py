@@ -141,6 +141,11 @@ def test_bad_train_arguments_are_refused_without_traceback(tmp_path):
     (tmp_path / "r" / "config.json").write_text('{"preset": {"name": "tiny"}}')
     out = bachgan("train", "--run-dir", tmp_path / "r", "--resume", "--learning-rate", "1e-4")
     assert out.returncode == 2 and "keeps its settings" in out.stderr
+    args = ["--preset", "cpu", "--seed", "3", "--data", "x.json", "--jit", "--strategy", "mirrored"]
+    out = bachgan("train", "--run-dir", tmp_path / "r", "--resume", *args)
+    assert out.returncode == 2 and len(out.stderr.splitlines()) == 1, out.stderr
+    for given in ("--preset cpu", "--seed 3", "--data x.json", "--jit", "--strategy mirrored"):
+        assert given in out.stderr
     out = bachgan("train", "--run-dir", tmp_path / "r", "--condition-voices", "viola")
     assert out.returncode == 2 and "viola" in out.stderr and "Traceback" not in out.stderr
 

@@ -249,6 +249,30 @@ def test_preset_overrides_reach_a_new_runs_config_and_never_a_resumed_one(tmp_pa
         Run(tmp_path / "r", resume=True, learning_rate=1e-3)
 
 
+def test_a_resume_refuses_settings_that_differ_from_the_runs_and_accepts_equal_ones(tmp_path):
+    """--preset, --seed, --data, --jit and --strategy were silently ignored on resume."""
+    from bachgan.train import Run
+
+    config = json.loads(
+        json.dumps(Run(tmp_path / "r", preset="tiny", seed=5, condition_voices=(3,)).config)
+    )
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "config.json").write_text(json.dumps(config))
+    same = dict(preset="tiny", seed=5, strategy="default", data="music21", jit=False)
+    assert Run(tmp_path / "r", resume=True, condition_voices=(3,), **same).config == config
+    for key, value, said in [
+        ("preset", "cpu", "--preset cpu (the run's: tiny)"),
+        ("seed", 0, "--seed 0 (the run's: 5)"),
+        ("data", "jsb.json", "--data jsb.json (the run's: music21)"),
+        ("jit", True, "--jit (the run's: --no-jit)"),
+        ("strategy", "mirrored", "--strategy mirrored (the run's: default)"),
+        ("condition_voices", (0, 3), "--condition-voices soprano,bass (the run's: bass)"),
+    ]:
+        with pytest.raises(ValueError, match="keeps its settings") as err:
+            Run(tmp_path / "r", resume=True, **{**same, key: value})
+        assert said in str(err.value) and "\n" not in str(err.value)
+
+
 def test_a_kill_between_the_last_checkpoint_and_its_export_is_repaired_by_resume(tmp_path):
     """SIGKILL after the final checkpoint, before the export: resume has nothing to train
     but must still write the export, or the 'finished' run has no usable model."""
@@ -304,5 +328,8 @@ def test_a_run_that_failed_before_its_first_iteration_can_start_afresh(tmp_path,
     assert read_json(run / "status.json")["state"] == "failed"
     assert Run(run, preset="tiny", iterations=2, seed=4, **QUIET).config["seed"] == 4
     (run / "metrics.jsonl").write_text('{"iteration": 1}\n')  # once it has trained: refused
+    with pytest.raises(ValueError, match="give 0 to"):  # a library caller's bad seed too
+        train(tmp_path / "new", preset="tiny", seed=-1, **QUIET)
+    assert not (tmp_path / "new").exists()
     with pytest.raises(FileExistsError, match="use --resume"):
         Run(run, preset="tiny", seed=4, **QUIET)
