@@ -244,14 +244,18 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_ship(args) -> int:
-    from bachgan.card import SHIPPED, ship
+    from bachgan.card import SHIPPED, ShipInputError, ship
 
-    dest = ship(
-        args.run_dir,
-        Path(args.dest) if args.dest else SHIPPED,
-        args.windows,
-        compare=args.compare or (),
-    )
+    dest = Path(args.dest) if args.dest else SHIPPED
+    try:
+        ship(args.run_dir, dest, args.windows, compare=args.compare or ())
+    except ShipInputError as err:  # found before anything was written
+        for line in err.lines:
+            print(f"bachgan ship: {line}", file=sys.stderr)
+        return INPUT_ERROR
+    except OSError as err:  # e.g. a read-only --dest; the model there is left as it was
+        print(f"bachgan ship: cannot write {dest}: {err.strerror or err}", file=sys.stderr)
+        return INPUT_ERROR
     print((dest / "MODEL_CARD.md").read_text())
     return 0
 

@@ -162,3 +162,14 @@ def test_out_of_range_seeds_are_refused_before_anything_is_written(tmp_path):
             assert out.returncode == 2 and "Traceback" not in out.stderr, (args, out.stderr)
             assert "--seed" in out.stderr.splitlines()[-1], out.stderr
     assert not (tmp_path / "r").exists() and not (tmp_path / "o").exists()
+
+
+def test_ship_with_a_missing_run_or_compare_says_so_in_one_line(tmp_path, tiny_export):
+    for args in (
+        ("--run-dir", tmp_path / "nonexistent"),
+        ("--run-dir", tiny_export, "--compare", tmp_path / "typo"),
+    ):
+        out = bachgan("ship", *args, "--dest", tmp_path / "dest", "--windows", "2")
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+        assert len(out.stderr.splitlines()) == 1 and "cannot load the model" in out.stderr
+    assert not (tmp_path / "dest").exists()
