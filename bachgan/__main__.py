@@ -169,6 +169,7 @@ def read_melody(path: Path, voice: str):
 def cmd_harmonize(args) -> int:
     from bachgan import audio, midi
     from bachgan.melody import MelodyError
+    from bachgan.runs_io import atomic_write_bytes
     from bachgan.sampling import Harmonizer
 
     try:
@@ -177,7 +178,14 @@ def cmd_harmonize(args) -> int:
         print(f"bachgan harmonize: cannot load the model: {err}", file=sys.stderr)
         return INPUT_ERROR
     out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    umask = os.umask(0)  # outputs get the usual permissions, not a temporary file's 0600
+    os.umask(umask)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a file in the way, a read-only disk: no output can be written
+        why = "it is a file, not a folder" if isinstance(err, FileExistsError) else err.strerror
+        print(f"bachgan harmonize: cannot use {out_dir}: {why or err}", file=sys.stderr)
+        return INPUT_ERROR
     failed = 0
     used: set[str] = set()  # output names taken in this call: a.mid and a.txt both give 'a'
     inputs = {Path(name).resolve() for name in args.melodies}  # never written over
@@ -199,15 +207,21 @@ def cmd_harmonize(args) -> int:
         used.add(base)
         mid_path, wav_path, xml_path = (out_dir / f"{base}{ext}" for ext in OUTPUT_SUFFIXES)
         pm_bytes = midi.to_midi_bytes(result.voices, tempo=args.tempo)
-        mid_path.write_bytes(pm_bytes)
-        written = [str(mid_path)]
+        outputs = [(mid_path, pm_bytes, "")]
         if args.wav:
             wav = audio.render_wav(pm_bytes)
-            wav_path.write_bytes(wav.wav)
-            written.append(str(wav_path) + (" (fallback synth)" if wav.is_fallback else ""))
+            outputs.append((wav_path, wav.wav, " (fallback synth)" if wav.is_fallback else ""))
         if args.musicxml:
-            xml_path.write_bytes(midi.to_musicxml(result.voices, args.tempo, title=path.stem))
-            written.append(str(xml_path))
+            xml = midi.to_musicxml(result.voices, args.tempo, title=path.stem)
+            outputs.append((xml_path, xml, ""))
+        written = []
+        for target, data, note in outputs:
+            try:  # atomic: a full disk leaves no truncated file behind
+                atomic_write_bytes(target, data, mode=0o666 & ~umask)
+            except OSError as err:  # the folder fails every input alike: stop here
+                print(f"{path}: cannot write {target}: {err.strerror or err}", file=sys.stderr)
+                return INPUT_ERROR
+            written.append(f"{target}{note}")
         print(
             f"{path}: {', '.join(written)}; import: {report}; clean-up changed "
             f"{result.cleanup.get('changed_share', 0):.0%} of generated steps"

@@ -59,9 +59,13 @@ def test_harmonize_text_and_midi_with_wav_and_musicxml(tmp_path):
         "harmonize", txt, mid, "--out-dir", tmp_path / "out", "--wav", "--musicxml", "--seed", "4"
     )
     assert out.returncode == 0, out.stderr
+    umask = os.umask(0)
+    os.umask(umask)
     for stem in ("tune", "flute"):
         for ext in (".mid", ".wav", ".musicxml"):
-            assert (tmp_path / "out" / f"{stem}{ext}").stat().st_size > 100
+            written = (tmp_path / "out" / f"{stem}{ext}").stat()
+            assert written.st_size > 100
+            assert written.st_mode & 0o777 == 0o666 & ~umask, "written atomically, not 0600"
     result = pretty_midi.PrettyMIDI(str(tmp_path / "out" / "tune.mid"))
     assert [i.name for i in result.instruments] == ["Soprano", "Alto", "Tenor", "Bass"]
 
