@@ -65,11 +65,14 @@ def _seed(text: str) -> int:
 
 
 def cmd_prepare_data(args) -> int:
-    from bachgan.data import cache_path, load_corpus
+    from bachgan.data import cache_path
+    from bachgan.train import open_corpus
 
-    corpus = load_corpus(
-        args.source, **({"rebuild": args.rebuild} if args.source == "music21" else {})
-    )
+    try:
+        corpus = open_corpus(args.source, rebuild=args.rebuild)
+    except ValueError as err:
+        print(f"bachgan prepare-data: {err}", file=sys.stderr)
+        return INPUT_ERROR
     print(
         json.dumps(
             {
@@ -122,7 +125,11 @@ def cmd_info(args) -> int:
     if args.checkpoint:
         from bachgan.export import load_generator
 
-        gen, preset, card = load_generator(args.checkpoint)
+        try:
+            gen, preset, card = load_generator(args.checkpoint)
+        except Exception as err:  # as in harmonize: one line, not a traceback
+            print(f"bachgan info: cannot load the model: {err}", file=sys.stderr)
+            return INPUT_ERROR
         out["checkpoint"] = card
     else:
         preset = get_preset(args.preset)

@@ -24,6 +24,7 @@ import os
 import platform
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -140,6 +141,21 @@ class Status:
     def update(self, **fields):
         self.data.update(fields, updated=now())
         atomic_write_json(self.path, self.data)
+
+
+def open_corpus(source: str, **kw):
+    """data.load_corpus, with a --data/--source file that cannot be read as JSB chorales as
+    one ValueError naming it: a user's file fails in many ways (missing, a folder, not JSON,
+    not a JSB split)."""
+    from bachgan.data import load_corpus
+
+    if source == "music21":
+        return load_corpus(source, **kw)
+    try:
+        return load_corpus(source)
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
+        why = err.strerror if isinstance(err, OSError) and err.strerror else repr(err)
+        raise ValueError(f"cannot read {source} as JSB chorales: {why}") from None
 
 
 def sample_set(corpus, preset, n: int):
@@ -309,7 +325,7 @@ class Run:
         import keras
         import tensorflow as tf
 
-        from bachgan.data import load_corpus, make_dataset, stack_windows
+        from bachgan.data import make_dataset, stack_windows
         from bachgan.model import WGANGP
         from bachgan.presets import Preset
 
@@ -320,15 +336,15 @@ class Run:
             self._restore_signals()
             raise
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            cfg = self.config
+            corpus = open_corpus(cfg["data"])  # a bad --data fails before the run dir is touched
+            self._prepare_dir()
             for sub in ("", "checkpoints", "exports", "samples"):
                 remove_stale_tmp(self.dir / sub)
-            cfg = self.config
             p = Preset.from_dict(cfg["preset"])
             self.preset = p
             start = self.start_iteration() if self.resume else 0
             self._trim_metrics(start)
-            corpus = load_corpus(cfg["data"])
             cfg["split"] = corpus.split_names()
             cfg["skipped"] = corpus.skipped
             cfg["device"] = device_name()
@@ -411,6 +427,19 @@ class Run:
         finally:
             lock.close()
             self._restore_signals()
+
+    def _prepare_dir(self):
+        """The run directory exists and takes files, or a ValueError says so (the CLI's status
+        2) before anything is written: a read-only disk, a file in the way."""
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=self.dir).close()
+        except OSError as err:
+            if is_disk_full(err):
+                raise
+            raise ValueError(
+                f"cannot write to the run directory {self.dir}: {err.strerror or err}"
+            ) from None
 
     def out_of_time(self) -> bool:
         minutes = self.config.get("minutes")

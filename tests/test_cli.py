@@ -177,3 +177,25 @@ def test_ship_with_a_missing_run_or_compare_says_so_in_one_line(tmp_path, tiny_e
         assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
         assert len(out.stderr.splitlines()) == 1 and "cannot load the model" in out.stderr
     assert not (tmp_path / "dest").exists()
+
+
+def test_unusable_paths_get_one_line_and_status_2(tmp_path):
+    """Missing files, folders given as files and files given as folders, in every subcommand
+    that takes a path (ship: see test_ship_with_a_missing_run...; read-only folders: see
+    test_reliability)."""
+    (tmp_path / "plain").write_text("x")
+    (tmp_path / "bad.json").write_text('{"no": "splits"}')
+    cases = [
+        (("info", "--checkpoint", tmp_path / "nonexistent"), "cannot load the model"),
+        (("info", "--checkpoint", tmp_path / "plain"), "cannot load the model"),
+        (("prepare-data", "--source", tmp_path / "nonexistent.json"), "No such file"),
+        (("prepare-data", "--source", tmp_path), "Is a directory"),
+        (("prepare-data", "--source", tmp_path / "bad.json"), "as JSB chorales"),
+        (("train", "--run-dir", tmp_path / "r", "--preset", "tiny", "--data", tmp_path), "Is a"),
+        (("train", "--run-dir", tmp_path / "plain", "--preset", "tiny"), "cannot write to"),
+    ]
+    for args, words in cases:
+        out = bachgan(*args)
+        assert out.returncode == 2 and "Traceback" not in out.stderr, (args, out.stderr)
+        assert len(out.stderr.splitlines()) == 1 and words in out.stderr, (args, out.stderr)
+    assert not (tmp_path / "r").exists(), "a bad --data leaves no run folder behind"

@@ -327,6 +327,19 @@ def test_harmonize_says_in_one_line_when_it_cannot_write(tmp_path, tiny_export):
         assert list(ro.iterdir()) == []
 
 
+def test_train_and_ship_on_a_read_only_folder_say_so_in_one_line(tmp_path, tiny_export):
+    words = "Read-only file system" if os.geteuid() == 0 else "Permission denied"
+    with read_only_dir(tmp_path / "ro", contents=tiny_export) as ro:
+        for args in (
+            ("train", "--run-dir", ro, "--resume"),
+            ("train", "--run-dir", ro / "new", "--preset", "tiny", "--iterations", "2"),
+            ("ship", "--run-dir", tiny_export, "--dest", ro / "shipped", "--windows", "1"),
+        ):
+            status, err = cli(*args)
+            assert status == 2 and err.count("\n") == 1 and words in err, (args, err)
+        assert read_json(ro / "status.json")["state"] == "finished", "the run is untouched"
+
+
 @pytest.mark.parametrize("how", ["tmpfs", "RLIMIT_FSIZE"])
 def test_harmonize_on_a_full_disk_leaves_no_truncated_file(tmp_path, tiny_export, how):
     melody = tmp_path / "t.txt"
