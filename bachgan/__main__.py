@@ -49,12 +49,30 @@ def _positive(text: str) -> int:
     return n
 
 
-def cmd_prepare_data(args) -> int:
-    from bachgan.data import cache_path, load_corpus
+MAX_SEED = 2**32 - 1
 
-    corpus = load_corpus(
-        args.source, **({"rebuild": args.rebuild} if args.source == "music21" else {})
-    )
+
+def _seed(text: str) -> int:
+    """--seed: 0 to 2**32-1, what Keras, NumPy and TensorFlow all accept; checked here so a
+    bad seed fails before anything is written or computed."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= n <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{text}: give 0 to {MAX_SEED}")
+    return n
+
+
+def cmd_prepare_data(args) -> int:
+    from bachgan.data import cache_path
+    from bachgan.train import open_corpus
+
+    try:
+        corpus = open_corpus(args.source, rebuild=args.rebuild)
+    except ValueError as err:
+        print(f"bachgan prepare-data: {err}", file=sys.stderr)
+        return INPUT_ERROR
     print(
         json.dumps(
             {
@@ -107,7 +125,11 @@ def cmd_info(args) -> int:
     if args.checkpoint:
         from bachgan.export import load_generator
 
-        gen, preset, card = load_generator(args.checkpoint)
+        try:
+            gen, preset, card = load_generator(args.checkpoint)
+        except Exception as err:  # as in harmonize: one line, not a traceback
+            print(f"bachgan info: cannot load the model: {err}", file=sys.stderr)
+            return INPUT_ERROR
         out["checkpoint"] = card
     else:
         preset = get_preset(args.preset)
@@ -154,6 +176,7 @@ def read_melody(path: Path, voice: str):
 def cmd_harmonize(args) -> int:
     from bachgan import audio, midi
     from bachgan.melody import MelodyError
+    from bachgan.runs_io import atomic_write_bytes
     from bachgan.sampling import Harmonizer
 
     try:
@@ -162,7 +185,14 @@ def cmd_harmonize(args) -> int:
         print(f"bachgan harmonize: cannot load the model: {err}", file=sys.stderr)
         return INPUT_ERROR
     out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    umask = os.umask(0)  # outputs get the usual permissions, not a temporary file's 0600
+    os.umask(umask)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a file in the way, a read-only disk: no output can be written
+        why = "it is a file, not a folder" if isinstance(err, FileExistsError) else err.strerror
+        print(f"bachgan harmonize: cannot use {out_dir}: {why or err}", file=sys.stderr)
+        return INPUT_ERROR
     failed = 0
     used: set[str] = set()  # output names taken in this call: a.mid and a.txt both give 'a'
     inputs = {Path(name).resolve() for name in args.melodies}  # never written over
@@ -184,15 +214,21 @@ def cmd_harmonize(args) -> int:
         used.add(base)
         mid_path, wav_path, xml_path = (out_dir / f"{base}{ext}" for ext in OUTPUT_SUFFIXES)
         pm_bytes = midi.to_midi_bytes(result.voices, tempo=args.tempo)
-        mid_path.write_bytes(pm_bytes)
-        written = [str(mid_path)]
+        outputs = [(mid_path, pm_bytes, "")]
         if args.wav:
             wav = audio.render_wav(pm_bytes)
-            wav_path.write_bytes(wav.wav)
-            written.append(str(wav_path) + (" (fallback synth)" if wav.is_fallback else ""))
+            outputs.append((wav_path, wav.wav, " (fallback synth)" if wav.is_fallback else ""))
         if args.musicxml:
-            xml_path.write_bytes(midi.to_musicxml(result.voices, args.tempo, title=path.stem))
-            written.append(str(xml_path))
+            xml = midi.to_musicxml(result.voices, args.tempo, title=path.stem)
+            outputs.append((xml_path, xml, ""))
+        written = []
+        for target, data, note in outputs:
+            try:  # atomic: a full disk leaves no truncated file behind
+                atomic_write_bytes(target, data, mode=0o666 & ~umask)
+            except OSError as err:  # the folder fails every input alike: stop here
+                print(f"{path}: cannot write {target}: {err.strerror or err}", file=sys.stderr)
+                return INPUT_ERROR
+            written.append(f"{target}{note}")
         print(
             f"{path}: {', '.join(written)}; import: {report}; clean-up changed "
             f"{result.cleanup.get('changed_share', 0):.0%} of generated steps"
@@ -229,14 +265,18 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_ship(args) -> int:
-    from bachgan.card import SHIPPED, ship
+    from bachgan.card import SHIPPED, ShipInputError, ship
 
-    dest = ship(
-        args.run_dir,
-        Path(args.dest) if args.dest else SHIPPED,
-        args.windows,
-        compare=args.compare or (),
-    )
+    dest = Path(args.dest) if args.dest else SHIPPED
+    try:
+        ship(args.run_dir, dest, args.windows, compare=args.compare or ())
+    except ShipInputError as err:  # found before anything was written
+        for line in err.lines:
+            print(f"bachgan ship: {line}", file=sys.stderr)
+        return INPUT_ERROR
+    except OSError as err:  # e.g. a read-only --dest; the model there is left as it was
+        print(f"bachgan ship: cannot write {dest}: {err.strerror or err}", file=sys.stderr)
+        return INPUT_ERROR
     print((dest / "MODEL_CARD.md").read_text())
     return 0
 
@@ -281,28 +321,30 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train (or resume) a run in a directory")
     p.add_argument("--run-dir", required=True)
-    p.add_argument("--preset", default="cpu", choices=list(PRESETS))
+    # Settings default to None: a new run fills in the defaults named in each help, and a
+    # resume refuses only the ones given that differ from the run's own.
+    p.add_argument("--preset", choices=list(PRESETS), help="default: cpu")
     p.add_argument("--iterations", type=_positive)
     p.add_argument("--resume", action="store_true")
     p.add_argument(
         "--minutes",
         type=_positive_float,
-        help="stop (and save) once the run has trained this many minutes of wall time",
+        help="stop (and save) once the run's training steps have taken this many minutes "
+        "in all, counted across resumes",
     )
     p.add_argument(
         "--no-budget",
         action="store_true",
         help="with --resume: lift the run's --minutes budget (to train a finished run longer)",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--strategy", default="default", choices=["default", "mirrored"])
-    p.add_argument("--data", default="music21", help="'music21' or a JSB .json/.npz path")
+    p.add_argument("--seed", type=_seed, help="default: 0")
+    p.add_argument("--strategy", choices=["default", "mirrored"], help="default: default")
+    p.add_argument("--data", help="'music21' (default) or a JSB .json/.npz path")
     p.add_argument("--condition-voices", type=_voices_arg, help="e.g. soprano or soprano,bass")
     p.add_argument("--learning-rate", type=_positive_float, help="Adam's step size (preset: 0.001)")
     p.add_argument(
         "--jit",
         action=argparse.BooleanOptionalAction,
-        default=False,
         help="compile the step with XLA (off by default: slower on CPU, see `bench`)",
     )
     p.set_defaults(func=cmd_train)
@@ -311,7 +353,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("melodies", nargs="+", metavar="MELODY", help=".mid/.midi or .txt files")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--voice", default="soprano", choices=["soprano", "alto", "tenor", "bass"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--checkpoint", help="a run directory or an export folder")
     p.add_argument("--tempo", type=_tempo, default=80.0, help="BPM of the written files")
     p.add_argument("--wav", action="store_true")
@@ -327,7 +369,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
     p.add_argument("--windows", type=_positive, help="at most this many test windows per voice")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("ship", help="copy a run's export to checkpoints/ with a model card")

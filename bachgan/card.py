@@ -14,7 +14,6 @@ from collections import Counter
 from pathlib import Path
 
 from bachgan import metrics
-from bachgan.export import resolve_export
 from bachgan.runs_io import (
     atomic_dir,
     atomic_write_bytes,
@@ -72,48 +71,75 @@ def _reason(why: str) -> str:
     )
 
 
+class ShipInputError(ValueError):
+    """Inputs `ship` cannot use, one line each (the CLI prints them and exits with 2)."""
+
+    def __init__(self, lines: list[str]):
+        super().__init__("; ".join(lines))
+        self.lines = lines
+
+
+def _load_models(paths) -> list:
+    """A Harmonizer per path, or ShipInputError naming every one that does not load."""
+    from bachgan.sampling import Harmonizer
+
+    models, bad = [], []
+    for path in paths:
+        try:
+            models.append(Harmonizer(path))
+        except Exception as err:  # missing, damaged or crafted: each fails its own way
+            bad.append(f"{path}: cannot load the model: {err}")
+    if bad:
+        raise ShipInputError(bad)
+    return models
+
+
 def ship(
     run_dir, dest: Path = SHIPPED, max_windows: int | None = None, log=print, compare=()
 ) -> Path:
     """Copy, evaluate, write the card. `compare`: other runs (e.g. the seed's recipe trained
-    for the same time) evaluated the same way, for the card's comparison table."""
-    from bachgan.evaluate import ablation, evaluate, latent_locality
-    from bachgan.sampling import Harmonizer
+    for the same time) evaluated the same way, for the card's comparison table.
 
-    run_dir = Path(run_dir)
-    export = resolve_export(run_dir)
-    card = read_json(export / "model.json", {})
+    Every model is loaded before anything is written, and the new folder is built complete
+    beside `dest` and swapped in at the end: a bad input or a failure on the way leaves the
+    model already at `dest` (often the app's) as it was."""
+    from bachgan.evaluate import ablation, evaluate, latent_locality
+
+    run_dir, dest = Path(run_dir), Path(dest)
+    if dest.exists() and not dest.is_dir():
+        raise ShipInputError([f"{dest}: --dest is a file, not a folder"])
+    harmonizer, *others = _load_models([run_dir, *compare])
+    export = Path(harmonizer.card["path"])
+    summary = training_summary(run_dir, harmonizer.card.get("iteration", 0))
     with atomic_dir(dest) as tmp:
         for f in export.iterdir():
             shutil.copy(f, tmp / f.name)
-    log(f"copied {export} -> {dest}")
-    harmonizer = Harmonizer(dest)
-    summary = training_summary(run_dir, card.get("iteration", 0))
-    log("evaluating on held-out melodies ...")
-    result = evaluate(harmonizer, max_windows=max_windows)
-    log("ablations ...")
-    few = {"max_windows": min(max_windows, 120)} if max_windows else {}  # `--windows`: quick
-    result["ablation"] = ablation(harmonizer, **few)
-    result["latent_locality"] = latent_locality(harmonizer, n=min(max_windows or 60, 60))
-    result["training"] = summary
-    result["shipped_as"] = dest.name
-    result["compared"] = []
-    for other in map(Path, compare):
-        log(f"evaluating {other} for comparison ...")
-        h = Harmonizer(other)
-        row = evaluate(h, max_windows=max_windows)
-        row["ablation"] = ablation(h, **few)
-        row["training"] = training_summary(other, h.card.get("iteration", 0))
-        result["compared"].append(row)
-    atomic_write_json(dest / "evaluation.json", result)
-    curve = [
-        r
-        for r in read_jsonl(run_dir / "metrics.jsonl")
-        if r.get("iteration", 0) <= summary["iterations"]
-        and (r["iteration"] % 10 == 0 or any(k.startswith("music/") for k in r))
-    ]
-    rewrite_jsonl(dest / "training_curve.jsonl", curve)
-    atomic_write_bytes(dest / "MODEL_CARD.md", model_card(result).encode())
+        log("evaluating on held-out melodies ...")
+        result = evaluate(harmonizer, max_windows=max_windows)
+        result["model"]["path"] = str(dest)  # the shipped copy, not the run's export
+        log("ablations ...")
+        few = {"max_windows": min(max_windows, 120)} if max_windows else {}  # `--windows`: quick
+        result["ablation"] = ablation(harmonizer, **few)
+        result["latent_locality"] = latent_locality(harmonizer, n=min(max_windows or 60, 60))
+        result["training"] = summary
+        result["shipped_as"] = dest.name
+        result["compared"] = []
+        for other, h in zip(map(Path, compare), others):
+            log(f"evaluating {other} for comparison ...")
+            row = evaluate(h, max_windows=max_windows)
+            row["ablation"] = ablation(h, **few)
+            row["training"] = training_summary(other, h.card.get("iteration", 0))
+            result["compared"].append(row)
+        atomic_write_json(tmp / "evaluation.json", result)
+        curve = [
+            r
+            for r in read_jsonl(run_dir / "metrics.jsonl")
+            if r.get("iteration", 0) <= summary["iterations"]
+            and (r["iteration"] % 10 == 0 or any(k.startswith("music/") for k in r))
+        ]
+        rewrite_jsonl(tmp / "training_curve.jsonl", curve)
+        atomic_write_bytes(tmp / "MODEL_CARD.md", model_card(result).encode())
+    log(f"shipped {export} -> {dest}")
     return dest
 
 

@@ -14,11 +14,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = None) -> None:
+    """`mode`: the file's permissions (a temporary file starts as 0600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        if mode is not None:
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -44,22 +47,32 @@ def read_json(path: str | os.PathLike, default=None):
 def atomic_dir(final: str | os.PathLike):
     """Fill a temporary folder, then rename it to `final` in one step.
 
-    Folders whose names end in '.tmp' are incomplete by definition and never loaded.
+    Folders whose names end in '.tmp' are incomplete by definition and never loaded. An
+    existing `final` is renamed aside to a '.tmp' name before the new one is renamed in and
+    only then deleted, so a crash never leaves the old folder half-deleted under its name
+    (nor the new one under a '.tmp' name that `remove_stale_tmp` would delete).
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f"{final.name}.", suffix=".tmp"))
+    old = final.with_name(f"{final.name}.{os.getpid()}.old.tmp")
+    moved = False
     try:
         yield tmp
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
         if final.exists():
-            shutil.rmtree(final)
+            os.replace(final, old)
+            moved = True
         os.replace(tmp, final)
     except BaseException:
+        if moved and not final.exists():  # the new one never got in: the old one goes back
+            os.replace(old, final)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if moved:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def complete_dirs(parent: str | os.PathLike, prefix: str) -> list[Path]:

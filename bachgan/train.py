@@ -24,6 +24,7 @@ import os
 import platform
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,7 +43,7 @@ from bachgan.runs_io import (
     remove_stale_tmp,
     rewrite_jsonl,
 )
-from bachgan.voices import Voices
+from bachgan.voices import VOICE_NAMES, Voices
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 KEEP_CHECKPOINTS = 3
@@ -142,6 +143,21 @@ class Status:
         atomic_write_json(self.path, self.data)
 
 
+def open_corpus(source: str, **kw):
+    """data.load_corpus, with a --data/--source file that cannot be read as JSB chorales as
+    one ValueError naming it: a user's file fails in many ways (missing, a folder, not JSON,
+    not a JSB split)."""
+    from bachgan.data import load_corpus
+
+    if source == "music21":
+        return load_corpus(source, **kw)
+    try:
+        return load_corpus(source)
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
+        why = err.strerror if isinstance(err, OSError) and err.strerror else repr(err)
+        raise ValueError(f"cannot read {source} as JSB chorales: {why}") from None
+
+
 def sample_set(corpus, preset, n: int):
     """Fixed held-out windows (validation split) with a condition voice each."""
     from bachgan.data import stack_windows
@@ -163,7 +179,7 @@ def run_callback(run):
 
         def on_epoch_end(self, epoch, logs=None):
             run.end_iteration(epoch + 1, logs or {}, time.perf_counter() - self.t0)
-            if run.deadline is not None and time.monotonic() >= run.deadline:
+            if run.out_of_time():
                 run.log(f"the {run.config['minutes']:g}-minute budget is spent: stopping")
                 run.stop_requested = True
             if run.stop_requested:
@@ -174,8 +190,44 @@ def run_callback(run):
 
 def trained_seconds(rows: list[dict]) -> float:
     """Seconds that logged iterations spent in training steps (checkpoints, samples and
-    metrics not counted): what a resumed run's budget and the model card count."""
+    metrics not counted): what the --minutes budget (in every session) and the card count."""
     return sum(r["seconds"] for r in rows if isinstance(r.get("seconds"), (int, float)))
+
+
+def changed_settings(config: dict, given: dict) -> list[str]:
+    """Options given to a resume that differ from the run's config, as '--seed 3 (the run's:
+    5)'. Equal ones are fine; a resume never changes what the run is (--jit and --strategy
+    included: they may change the numbers, and the card's reproduce command is the config's)."""
+    preset = config.get("preset") or {}
+    have = {
+        "preset": preset.get("name"),
+        "seed": config.get("seed"),
+        "strategy": config.get("strategy"),
+        "data": config.get("data"),
+        "jit": bool(config.get("jit_compile")),
+    }
+    out = []
+    for key, value in given.items():
+        old = have[key] if key in have else preset.get(key)
+        if isinstance(value, (list, tuple)):
+            same = isinstance(old, (list, tuple)) and list(value) == list(old)
+        elif key == "data":
+            same = str(value) == str(old) or Path(value).resolve() == Path(str(old)).resolve()
+        else:
+            same = value == old
+        if not same:
+            out.append(f"{_flag(key, value)} (the run's: {_flag(key, old).split(' ', 1)[-1]})")
+    return out
+
+
+def _flag(key: str, value) -> str:
+    """A setting as the command line spells it: '--seed 3', '--no-jit', '--condition-voices
+    soprano,bass'."""
+    if key == "jit":
+        return "--jit" if value else "--no-jit"
+    if key == "condition_voices" and isinstance(value, (list, tuple)):
+        value = ",".join(VOICE_NAMES[v] for v in value)
+    return f"--{key.replace('_', '-')} {value}"
 
 
 class Run:
@@ -184,17 +236,19 @@ class Run:
     def __init__(
         self,
         run_dir,
-        preset="cpu",
+        preset=None,
         iterations=None,
         resume=False,
-        seed=0,
-        strategy="default",
-        data="music21",
-        jit=False,
+        seed=None,
+        strategy=None,
+        data=None,
+        jit=None,
         minutes=None,
         log=print,
         **overrides,
     ):
+        """Settings left at None take the run's own on resume and the defaults for a new run
+        (preset cpu, seed 0, strategy default, data music21, no jit)."""
         self.dir = Path(run_dir)
         self.log = log
         self.resume = resume
@@ -202,29 +256,37 @@ class Run:
         if resume:
             if not config:
                 raise FileNotFoundError(f"nothing to resume: {self.dir / 'config.json'} is missing")
-            if overrides:
+            given = dict(preset=preset, seed=seed, strategy=strategy, data=data, jit=jit)
+            given = {k: v for k, v in {**given, **overrides}.items() if v is not None}
+            changed = changed_settings(config, given)
+            if changed:
                 raise ValueError(
-                    f"a resumed run keeps its settings; {', '.join(overrides)} can only be "
-                    "given to a new run"
+                    f"a resumed run keeps its settings: {'; '.join(changed)}; start a new run "
+                    "to change them"
                 )
             if iterations:
                 config["iterations"] = int(iterations)
             if minutes is not None:  # a new budget, or 0: none
                 config["minutes"] = float(minutes) or None
         else:
-            if config:
+            if config and not self._failed_before_training():
                 raise FileExistsError(
                     f"{self.dir} already holds a run; use --resume or a new folder"
                 )
+            if config:
+                log(f"{self.dir} failed before its first iteration: starting it afresh")
+            seed = 0 if seed is None else int(seed)
+            if not 0 <= seed < 2**32:
+                raise ValueError(f"seed {seed}: give 0 to {2**32 - 1}")
             from bachgan.presets import get_preset
 
-            p = get_preset(preset, **overrides)
+            p = get_preset(preset or "cpu", **overrides)
             config = {
                 "preset": p.to_dict(),
                 "iterations": int(iterations or 2000),
-                "seed": int(seed),
-                "strategy": strategy,
-                "data": str(data),
+                "seed": seed,
+                "strategy": strategy or "default",
+                "data": str(data or "music21"),
                 "jit_compile": bool(jit),
                 "minutes": float(minutes) if minutes else None,
                 "created": now(),
@@ -233,6 +295,18 @@ class Run:
         self.config = config
 
     # -- state on disk
+
+    def _failed_before_training(self) -> bool:
+        """A run that failed before logging or saving anything holds nothing to lose, so a
+        new start with corrected settings may take its folder."""
+        status = read_json(self.dir / "status.json", {})
+        return (
+            isinstance(status, dict)
+            and status.get("state") == "failed"
+            and not read_jsonl(self.dir / "metrics.jsonl")
+            and not complete_dirs(self.dir / "checkpoints", "ckpt")
+            and not complete_dirs(self.dir / "exports", "export")
+        )
 
     def start_iteration(self) -> int:
         ckpts = complete_dirs(self.dir / "checkpoints", "ckpt")
@@ -251,7 +325,7 @@ class Run:
         import keras
         import tensorflow as tf
 
-        from bachgan.data import load_corpus, make_dataset, stack_windows
+        from bachgan.data import make_dataset, stack_windows
         from bachgan.model import WGANGP
         from bachgan.presets import Preset
 
@@ -262,15 +336,15 @@ class Run:
             self._restore_signals()
             raise
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            cfg = self.config
+            corpus = open_corpus(cfg["data"])  # a bad --data fails before the run dir is touched
+            self._prepare_dir()
             for sub in ("", "checkpoints", "exports", "samples"):
                 remove_stale_tmp(self.dir / sub)
-            cfg = self.config
             p = Preset.from_dict(cfg["preset"])
             self.preset = p
             start = self.start_iteration() if self.resume else 0
             self._trim_metrics(start)
-            corpus = load_corpus(cfg["data"])
             cfg["split"] = corpus.split_names()
             cfg["skipped"] = corpus.skipped
             cfg["device"] = device_name()
@@ -313,13 +387,10 @@ class Run:
             self.sample_z = np.asarray(
                 tf.random.stateless_truncated_normal((N_SAMPLES, *p.z_shape), seed=[7, 7])
             )
-            # A time budget: what earlier sessions' training steps left of it runs as wall
-            # time from here on.
-            self.deadline = None
-            if cfg.get("minutes"):
-                spent = trained_seconds(read_jsonl(self.dir / "metrics.jsonl"))
-                self.deadline = time.monotonic() + cfg["minutes"] * 60 - spent
-            out_of_time = self.deadline is not None and time.monotonic() >= self.deadline
+            # The budget counts logged step seconds only, in this session as in earlier ones,
+            # so a resume sees the same spent time the session that stopped saw.
+            self.spent = trained_seconds(read_jsonl(self.dir / "metrics.jsonl"))
+            out_of_time = self.out_of_time()
             if out_of_time and start < cfg["iterations"]:
                 self.log(
                     f"the {cfg['minutes']:g}-minute budget was spent before this resume: nothing "
@@ -336,7 +407,7 @@ class Run:
                     verbose=2,
                 )
             done = self.status.data["iteration"]
-            if done > self.start_iteration():
+            if done:  # also writes what a killed or disk-full last save left out
                 self.save(done)
             state = "finished" if done >= cfg["iterations"] else "stopped"
             self.status.update(state=state, pid=None)
@@ -356,6 +427,23 @@ class Run:
         finally:
             lock.close()
             self._restore_signals()
+
+    def _prepare_dir(self):
+        """The run directory exists and takes files, or a ValueError says so (the CLI's status
+        2) before anything is written: a read-only disk, a file in the way."""
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=self.dir).close()
+        except OSError as err:
+            if is_disk_full(err):
+                raise
+            raise ValueError(
+                f"cannot write to the run directory {self.dir}: {err.strerror or err}"
+            ) from None
+
+    def out_of_time(self) -> bool:
+        minutes = self.config.get("minutes")
+        return bool(minutes) and self.spent >= minutes * 60
 
     def _disk_full_message(self) -> str:
         last = self.start_iteration()
@@ -383,6 +471,7 @@ class Run:
     def end_iteration(self, iteration: int, logs: dict, seconds: float):
         p = self.preset
         row = {"iteration": iteration, "seconds": round(seconds, 4), "time": time.time()}
+        self.spent += row["seconds"]
         row.update({k: float(v) for k, v in logs.items()})
         if iteration % p.metrics_every == 0 or iteration == self.config["iterations"]:
             try:
@@ -451,21 +540,28 @@ class Run:
         atomic_write_bytes(path.with_suffix(".mid"), midi.to_midi_bytes(Voices.concat(pieces)))
 
     def save(self, iteration: int):
+        """Checkpoint, then export, each only if not there yet: a session killed between the
+        two (or out of disk at the export) resumes at that checkpoint with nothing to train,
+        and this writes the export it lacks."""
         from bachgan.export import write_export
 
-        with atomic_dir(self.dir / "checkpoints" / f"ckpt-{iteration:06d}") as tmp:
-            self.ckpt.write(str(tmp / "ckpt"))
-            atomic_write_json(tmp / "meta.json", {"iteration": iteration, "time": now()})
-        write_export(
-            self.gan.generator,
-            self.preset,
-            self.dir / "exports" / f"export-{iteration:06d}",
-            iteration=iteration,
-            run=self.dir.name,
-            seed=self.config["seed"],
-            data=self.config["data"],
-            saved=now(),
-        )
+        ckpt = self.dir / "checkpoints" / f"ckpt-{iteration:06d}"
+        if not ckpt.is_dir():
+            with atomic_dir(ckpt) as tmp:
+                self.ckpt.write(str(tmp / "ckpt"))
+                atomic_write_json(tmp / "meta.json", {"iteration": iteration, "time": now()})
+        export = self.dir / "exports" / f"export-{iteration:06d}"
+        if not export.is_dir():
+            write_export(
+                self.gan.generator,
+                self.preset,
+                export,
+                iteration=iteration,
+                run=self.dir.name,
+                seed=self.config["seed"],
+                data=self.config["data"],
+                saved=now(),
+            )
         for old in complete_dirs(self.dir / "checkpoints", "ckpt")[:-KEEP_CHECKPOINTS]:
             discard_dir(old)
         for old in complete_dirs(self.dir / "exports", "export")[:-KEEP_EXPORTS]:

@@ -59,9 +59,13 @@ def test_harmonize_text_and_midi_with_wav_and_musicxml(tmp_path):
         "harmonize", txt, mid, "--out-dir", tmp_path / "out", "--wav", "--musicxml", "--seed", "4"
     )
     assert out.returncode == 0, out.stderr
+    umask = os.umask(0)
+    os.umask(umask)
     for stem in ("tune", "flute"):
         for ext in (".mid", ".wav", ".musicxml"):
-            assert (tmp_path / "out" / f"{stem}{ext}").stat().st_size > 100
+            written = (tmp_path / "out" / f"{stem}{ext}").stat()
+            assert written.st_size > 100
+            assert written.st_mode & 0o777 == 0o666 & ~umask, "written atomically, not 0600"
     result = pretty_midi.PrettyMIDI(str(tmp_path / "out" / "tune.mid"))
     assert [i.name for i in result.instruments] == ["Soprano", "Alto", "Tenor", "Bass"]
 
@@ -141,5 +145,57 @@ def test_bad_train_arguments_are_refused_without_traceback(tmp_path):
     (tmp_path / "r" / "config.json").write_text('{"preset": {"name": "tiny"}}')
     out = bachgan("train", "--run-dir", tmp_path / "r", "--resume", "--learning-rate", "1e-4")
     assert out.returncode == 2 and "keeps its settings" in out.stderr
+    args = ["--preset", "cpu", "--seed", "3", "--data", "x.json", "--jit", "--strategy", "mirrored"]
+    out = bachgan("train", "--run-dir", tmp_path / "r", "--resume", *args)
+    assert out.returncode == 2 and len(out.stderr.splitlines()) == 1, out.stderr
+    for given in ("--preset cpu", "--seed 3", "--data x.json", "--jit", "--strategy mirrored"):
+        assert given in out.stderr
     out = bachgan("train", "--run-dir", tmp_path / "r", "--condition-voices", "viola")
     assert out.returncode == 2 and "viola" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_out_of_range_seeds_are_refused_before_anything_is_written(tmp_path):
+    (tmp_path / "a.txt").write_text("C5w")
+    for seed in ("-1", str(2**32), "9223372036854775808", "x"):
+        for args in (
+            ("train", "--run-dir", tmp_path / "r", "--preset", "tiny"),
+            ("harmonize", tmp_path / "a.txt", "--out-dir", tmp_path / "o"),
+            ("evaluate", "--windows", "1"),
+        ):
+            out = bachgan(*args, "--seed", seed)
+            assert out.returncode == 2 and "Traceback" not in out.stderr, (args, out.stderr)
+            assert "--seed" in out.stderr.splitlines()[-1], out.stderr
+    assert not (tmp_path / "r").exists() and not (tmp_path / "o").exists()
+
+
+def test_ship_with_a_missing_run_or_compare_says_so_in_one_line(tmp_path, tiny_export):
+    for args in (
+        ("--run-dir", tmp_path / "nonexistent"),
+        ("--run-dir", tiny_export, "--compare", tmp_path / "typo"),
+    ):
+        out = bachgan("ship", *args, "--dest", tmp_path / "dest", "--windows", "2")
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+        assert len(out.stderr.splitlines()) == 1 and "cannot load the model" in out.stderr
+    assert not (tmp_path / "dest").exists()
+
+
+def test_unusable_paths_get_one_line_and_status_2(tmp_path):
+    """Missing files, folders given as files and files given as folders, in every subcommand
+    that takes a path (ship: see test_ship_with_a_missing_run...; read-only folders: see
+    test_reliability)."""
+    (tmp_path / "plain").write_text("x")
+    (tmp_path / "bad.json").write_text('{"no": "splits"}')
+    cases = [
+        (("info", "--checkpoint", tmp_path / "nonexistent"), "cannot load the model"),
+        (("info", "--checkpoint", tmp_path / "plain"), "cannot load the model"),
+        (("prepare-data", "--source", tmp_path / "nonexistent.json"), "No such file"),
+        (("prepare-data", "--source", tmp_path), "Is a directory"),
+        (("prepare-data", "--source", tmp_path / "bad.json"), "as JSB chorales"),
+        (("train", "--run-dir", tmp_path / "r", "--preset", "tiny", "--data", tmp_path), "Is a"),
+        (("train", "--run-dir", tmp_path / "plain", "--preset", "tiny"), "cannot write to"),
+    ]
+    for args, words in cases:
+        out = bachgan(*args)
+        assert out.returncode == 2 and "Traceback" not in out.stderr, (args, out.stderr)
+        assert len(out.stderr.splitlines()) == 1 and words in out.stderr, (args, out.stderr)
+    assert not (tmp_path / "r").exists(), "a bad --data leaves no run folder behind"

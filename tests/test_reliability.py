@@ -268,6 +268,109 @@ def test_cli_batch_reports_each_bad_file_once_and_writes_the_rest(
     assert len(list(out.glob("*.mid"))) == len(out_lines)
 
 
+def cli(*args) -> tuple[int, str]:
+    """`python -m bachgan ARGS` in this process: (exit status, stderr)."""
+    from bachgan.__main__ import main
+
+    stderr = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sys, "stderr", stderr)
+        mp.setattr(sys, "stdout", io.StringIO())
+        status = main([str(a) for a in args])
+    return status, stderr.getvalue()
+
+
+@contextmanager
+def read_only_dir(path: Path, contents: Path | None = None):
+    """`path` as a folder nothing can be written to (a copy of `contents` inside): a read-only
+    tmpfs as root (EROFS), else a folder without write permission (EACCES)."""
+    path.mkdir()
+    if os.geteuid() != 0:
+        if contents:
+            shutil.copytree(contents, path, dirs_exist_ok=True)
+        for d in [path, *(p for p in path.rglob("*") if p.is_dir())]:
+            d.chmod(0o555)
+        try:
+            yield path
+        finally:
+            for d in [path, *(p for p in path.rglob("*") if p.is_dir())]:
+                d.chmod(0o755)
+        return
+    mount = ["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(path)]
+    if shutil.which("mount") is None or subprocess.run(mount, capture_output=True).returncode:
+        pytest.skip("root cannot mount a tmpfs here, and permissions do not stop root")
+    try:
+        if contents:
+            shutil.copytree(contents, path, dirs_exist_ok=True)
+        subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def test_harmonize_says_in_one_line_when_it_cannot_write(tmp_path, tiny_export):
+    """An --out-dir that is a file, under a file or read-only: one line and status 2, not a
+    traceback."""
+    melody = tmp_path / "t.txt"
+    melody.write_text("C5q D5 E5 F5")
+    (tmp_path / "afile").write_text("x")
+    with read_only_dir(tmp_path / "ro") as ro:
+        for out_dir, words in [
+            (tmp_path / "afile", "is a file, not a folder"),
+            (tmp_path / "afile" / "sub", "Not a directory"),
+            (ro, "Read-only file system" if os.geteuid() == 0 else "Permission denied"),
+        ]:
+            status, err = cli(
+                "harmonize", melody, "--out-dir", out_dir, "--checkpoint", tiny_export
+            )
+            assert status == 2 and err.count("\n") == 1 and words in err, (out_dir, err)
+        assert list(ro.iterdir()) == []
+
+
+def test_train_and_ship_on_a_read_only_folder_say_so_in_one_line(tmp_path, tiny_export):
+    words = "Read-only file system" if os.geteuid() == 0 else "Permission denied"
+    with read_only_dir(tmp_path / "ro", contents=tiny_export) as ro:
+        for args in (
+            ("train", "--run-dir", ro, "--resume"),
+            ("train", "--run-dir", ro / "new", "--preset", "tiny", "--iterations", "2"),
+            ("ship", "--run-dir", tiny_export, "--dest", ro / "shipped", "--windows", "1"),
+        ):
+            status, err = cli(*args)
+            assert status == 2 and err.count("\n") == 1 and words in err, (args, err)
+        assert read_json(ro / "status.json")["state"] == "finished", "the run is untouched"
+
+
+@pytest.mark.parametrize("how", ["tmpfs", "RLIMIT_FSIZE"])
+def test_harmonize_on_a_full_disk_leaves_no_truncated_file(tmp_path, tiny_export, how):
+    melody = tmp_path / "t.txt"
+    melody.write_text("C5w | C5w")
+    disk_space = small_disk(tmp_path / "disk", 256 * 1024) if how == "tmpfs" else nullcontext()
+    with disk_space as disk:
+        if how == "tmpfs" and disk is None:
+            pytest.skip("cannot mount a small tmpfs here (needs root); RLIMIT_FSIZE covers it")
+        out = (disk or tmp_path) / "out"
+
+        def preexec():
+            if how == "RLIMIT_FSIZE":  # no file may grow beyond 64 KB: the WAV fails, EFBIG
+                signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+                resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))
+
+        proc = subprocess.run(
+            [sys.executable, "-m", "bachgan", "harmonize", str(melody), "--out-dir", str(out)]
+            + ["--wav", "--checkpoint", str(tiny_export)],
+            cwd=ROOT,
+            env=cli_env(Path(os.environ["BACHGAN_CACHE"])),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            preexec_fn=preexec,
+        )
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+        assert proc.stderr.count("\n") == 1 and "cannot write" in proc.stderr, proc.stderr
+        assert sorted(p.name for p in out.iterdir()) == ["t.mid"], "no t.wav, no temporary file"
+
+
+# ---------------------------------------------------------------- crash-safe files
 # ---------------------------------------------------------------- crash-safe files
 
 
@@ -287,6 +390,39 @@ def test_discarded_checkpoint_never_looks_complete(tmp_path, monkeypatch):
     monkeypatch.undo()
     runs_io.remove_stale_tmp(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-000010"]
+
+
+def test_replacing_a_folder_never_leaves_it_missing(tmp_path, monkeypatch):
+    """atomic_dir over an existing folder: a crash while the old one is being deleted leaves
+    the new one in place (the old one under a '.tmp' name that stale clean-up removes)."""
+    target = tmp_path / "shipped"
+    target.mkdir()
+    (target / "model.json").write_text("old")
+
+    def crash(path, **kw):
+        raise KeyboardInterrupt  # the process dies as it starts deleting
+
+    monkeypatch.setattr(runs_io.shutil, "rmtree", crash)
+    with pytest.raises(KeyboardInterrupt), runs_io.atomic_dir(target) as d:
+        (d / "model.json").write_text("new")
+    assert (target / "model.json").read_text() == "new"
+    monkeypatch.undo()
+    runs_io.remove_stale_tmp(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["shipped"]
+    assert (target / "model.json").read_text() == "new"
+
+    replace = os.replace
+
+    def new_one_fails(src, dst):  # e.g. EIO on the second rename: the old one goes back
+        if str(src).endswith(".tmp") and ".old." not in str(src):
+            raise OSError(errno.EIO, "I/O error")
+        replace(src, dst)
+
+    monkeypatch.setattr(runs_io.os, "replace", new_one_fails)
+    with pytest.raises(OSError, match="I/O"), runs_io.atomic_dir(target) as d:
+        (d / "model.json").write_text("newer")
+    assert (target / "model.json").read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["shipped"]
 
 
 def test_failed_atomic_write_keeps_the_old_file(tmp_path, monkeypatch):

@@ -131,6 +131,30 @@ def test_minutes_budget_stops_saves_and_counts_across_resumes(tmp_path):
     assert read_json(run / "config.json")["minutes"] is None
 
 
+def test_minutes_budget_counts_step_seconds_in_the_first_session_too(tmp_path, monkeypatch):
+    """One definition of the budget: the logged step seconds, in the first session as in a
+    resume. A clock that makes each step take 1 ms puts the stop at exactly iteration 6 for
+    a 5.5 ms budget (wall time with start-up and checkpoints stopped it after iteration 1,
+    and the resume then trained again)."""
+    import types
+
+    from bachgan import train as train_module
+
+    ticks = iter(range(10**9))
+    clock = types.SimpleNamespace(
+        perf_counter=lambda: next(ticks) / 1000,
+        **{k: getattr(time, k) for k in ("time", "strftime", "monotonic")},
+    )
+    monkeypatch.setattr(train_module, "time", clock)
+    run = tmp_path / "run"
+    status = train(run, preset="tiny", iterations=1000, seed=2, minutes=0.0055 / 60, **QUIET)
+    assert status["state"] == "stopped" and status["iteration"] == 6
+    said = []
+    again = train(run, resume=True, log=said.append)
+    assert again["iteration"] == 6
+    assert any("budget was spent before this resume" in line for line in said), said
+
+
 def _env():
     return dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
 
@@ -223,3 +247,89 @@ def test_preset_overrides_reach_a_new_runs_config_and_never_a_resumed_one(tmp_pa
     (tmp_path / "r" / "config.json").write_text(json.dumps(run.config))
     with pytest.raises(ValueError, match="keeps its settings"):
         Run(tmp_path / "r", resume=True, learning_rate=1e-3)
+
+
+def test_a_resume_refuses_settings_that_differ_from_the_runs_and_accepts_equal_ones(tmp_path):
+    """--preset, --seed, --data, --jit and --strategy were silently ignored on resume."""
+    from bachgan.train import Run
+
+    config = json.loads(
+        json.dumps(Run(tmp_path / "r", preset="tiny", seed=5, condition_voices=(3,)).config)
+    )
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "config.json").write_text(json.dumps(config))
+    same = dict(preset="tiny", seed=5, strategy="default", data="music21", jit=False)
+    assert Run(tmp_path / "r", resume=True, condition_voices=(3,), **same).config == config
+    for key, value, said in [
+        ("preset", "cpu", "--preset cpu (the run's: tiny)"),
+        ("seed", 0, "--seed 0 (the run's: 5)"),
+        ("data", "jsb.json", "--data jsb.json (the run's: music21)"),
+        ("jit", True, "--jit (the run's: --no-jit)"),
+        ("strategy", "mirrored", "--strategy mirrored (the run's: default)"),
+        ("condition_voices", (0, 3), "--condition-voices soprano,bass (the run's: bass)"),
+    ]:
+        with pytest.raises(ValueError, match="keeps its settings") as err:
+            Run(tmp_path / "r", resume=True, **{**same, key: value})
+        assert said in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_kill_between_the_last_checkpoint_and_its_export_is_repaired_by_resume(tmp_path):
+    """SIGKILL after the final checkpoint, before the export: resume has nothing to train
+    but must still write the export, or the 'finished' run has no usable model."""
+    run = tmp_path / "run"
+    code = f"""
+import os, signal
+import bachgan.export
+from bachgan.train import train
+bachgan.export.write_export = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+train({str(run)!r}, preset="tiny", iterations=5, seed=1, log=print)
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), timeout=300)
+    assert out.returncode == -signal.SIGKILL
+    assert (run / "checkpoints" / "ckpt-000005").is_dir()
+    assert not (run / "exports").exists() or not any((run / "exports").iterdir())
+    status = train(run, resume=True, **QUIET)
+    assert status["state"] == "finished" and status["iteration"] == 5
+    assert load_generator(run)[2]["iteration"] == 5
+
+
+def test_a_full_disk_at_the_last_export_is_resumable(tmp_path, monkeypatch):
+    import errno
+
+    import bachgan.export
+    from bachgan.train import DiskFull
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    run = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(bachgan.export, "write_export", full)
+        with pytest.raises(DiskFull, match="iteration 5 is intact"):
+            train(run, preset="tiny", iterations=5, seed=1, **QUIET)
+    status = train(run, resume=True, **QUIET)
+    assert status["state"] == "finished" and status["iteration"] == 5
+    assert load_generator(run)[2]["iteration"] == 5
+
+
+def test_a_run_that_failed_before_its_first_iteration_can_start_afresh(tmp_path, monkeypatch):
+    """A failure during start-up leaves config.json and status 'failed' but nothing trained:
+    a new start with corrected settings takes the folder instead of 'already holds a run'."""
+    from bachgan.train import Run
+
+    def boom(seed):
+        raise ValueError("no such seed")
+
+    run = tmp_path / "r"
+    with monkeypatch.context() as m:
+        m.setattr(keras.utils, "set_random_seed", boom)
+        with pytest.raises(ValueError, match="no such seed"):
+            train(run, preset="tiny", iterations=2, seed=1, **QUIET)
+    assert read_json(run / "status.json")["state"] == "failed"
+    assert Run(run, preset="tiny", iterations=2, seed=4, **QUIET).config["seed"] == 4
+    (run / "metrics.jsonl").write_text('{"iteration": 1}\n')  # once it has trained: refused
+    with pytest.raises(ValueError, match="give 0 to"):  # a library caller's bad seed too
+        train(tmp_path / "new", preset="tiny", seed=-1, **QUIET)
+    assert not (tmp_path / "new").exists()
+    with pytest.raises(FileExistsError, match="use --resume"):
+        Run(run, preset="tiny", seed=4, **QUIET)
