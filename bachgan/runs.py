@@ -617,8 +617,8 @@ def busy_reason() -> str | None:
     run = active_run()
     if run is not None:
         return (
-            f"Run '{run.name}' is training (iteration {run.iteration} of {run.iterations}). "
-            "One run at a time per machine: stop it or wait until it finishes."
+            f"Run '{run.name}' is training. One run at a time per machine: stop it or wait "
+            "until it finishes."
         )
     holder = _lock_holder()
     if holder is not None:
