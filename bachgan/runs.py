@@ -33,7 +33,7 @@ import numpy as np
 from bachgan.runs_io import atomic_write_json, complete_dirs, read_json
 from bachgan.train import STATUS_TIME, TrainingBusy, lock_path, trained_seconds
 from bachgan.train import now as train_now
-from bachgan.voices import VOICE_NAMES
+from bachgan.voices import VOICE_NAMES, Voices
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -550,7 +550,10 @@ def load_sample(name, iteration: int, tempo: float = 80.0) -> Sample:
     try:
         with np.load(io.BytesIO(path.read_bytes())) as z:
             rolls, melody, voice = z["roll"].astype(np.float32), z["melody"], z["voice"]
-        pieces = [sampling.decode(r, preset, m, int(v)) for r, m, v in zip(rolls, melody, voice)]
+        pieces = [
+            sampling.decode(r, preset, Voices.from_pitches(m), int(v))
+            for r, m, v in zip(rolls, melody, voice)
+        ]
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
         raise RunStateError(
             f"run {name!r}: the sample of iteration {iteration} cannot be read ({err})"

@@ -98,16 +98,12 @@ def reroll_bar(z: np.ndarray, bar: int, seed: int, preset) -> np.ndarray:
 # ---------------------------------------------------------------- decoding
 
 
-def decode(roll, preset, condition, voice: int, raw: bool = False, method=DEFAULT_CLEANUP):
+def decode(roll, preset, condition: Voices, voice: int, raw=False, method=DEFAULT_CLEANUP):
     """Generator output -> Voices, with the given voice copied from the input note for note.
 
-    `condition` is the melody as a single-voice Voices, or a pitch array (T,) or (T, 4)
-    (then column `voice`).
+    `condition` is the melody alone, or several voices of which column `voice` is taken.
     """
-    if not isinstance(condition, Voices):
-        arr = np.asarray(condition)
-        condition = Voices.from_pitches(arr[:, voice] if arr.ndim == 2 else arr)
-    elif condition.n_voices > 1:
+    if condition.n_voices > 1:
         condition = condition.voice(voice)
     if raw:
         out = from_roll(roll, preset.low)

@@ -516,7 +516,10 @@ class Run:
     def decode(self, raw, pitches, voices) -> list:
         from bachgan import sampling
 
-        return [sampling.decode(r, self.preset, w, v) for r, w, v in zip(raw, pitches, voices)]
+        return [
+            sampling.decode(r, self.preset, Voices.from_pitches(w), v)
+            for r, w, v in zip(raw, pitches, voices)
+        ]
 
     def write_samples(self, iteration: int):
         """The fixed melodies with fixed z: the pianorolls (.npz) and all of them as one MIDI."""

@@ -823,7 +823,7 @@ def test_sample_and_cache_files_with_pickles_are_refused(tmp_path, monkeypatch, 
     (run / "samples").mkdir(parents=True)
     shutil.copy(tiny_export / "config.json", run / "config.json")
     (run / "samples" / "iter-000005.npz").write_bytes(npz_with_object_array(marker, "roll"))
-    with pytest.raises(ValueError, match="allow_pickle"):
+    with pytest.raises(runs.RunStateError, match="allow_pickle"):  # the page shows why
         runs.load_sample("evil", 5)
 
     cache = tmp_path / "chorales.npz"
