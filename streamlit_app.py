@@ -16,6 +16,7 @@ from __future__ import annotations
 import streamlit as st
 
 import app_state as app
+from bachgan import runs
 
 
 def home():
@@ -33,7 +34,10 @@ def home():
     ):
         st.session_state.demo = True
         st.switch_page("pages/1_Harmonize.py")
-    for col, (path, _, icon, link, why) in zip(st.columns(len(app.PAGES)), app.PAGES):
+    training, _ = runs.training_enabled()
+    for col, (path, title, icon, link, why) in zip(st.columns(len(app.PAGES)), app.PAGES):
+        if title == "Train" and not training:
+            link, why = "See how it learned", "Training is off on this server."
         col.page_link(path, label=link, icon=icon, help=why)
 
     picture = st.container()

@@ -19,7 +19,7 @@ from bachgan.metrics import HEADLINE, TARGETS
 LOSSES = (
     ("critic_loss", "Critic loss"),
     ("generator_loss", "Generator loss"),
-    ("wasserstein", "Wasserstein estimate (critic's real - fake score)"),
+    ("wasserstein", "Wasserstein estimate"),  # the critic's real - fake score
     ("gradient_penalty", "Gradient penalty"),
 )
 # Metrics of cleaned-up voices: one pitch per voice, so multi_pitch_rate is always 0 there.

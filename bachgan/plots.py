@@ -175,7 +175,7 @@ def interpolation_figure(
         data=data[0],
         frames=[go.Frame(data=d, name=lab) for d, lab in zip(data, labels)],
     )
-    _layout(fig, max(v.steps for v in frames), *_pitch_span(frames), title, bar_steps, extra=50)
+    _layout(fig, max(v.steps for v in frames), *_pitch_span(frames), title, bar_steps, extra=95)
     play = {"frame": {"duration": 900, "redraw": True}, "transition": {"duration": 0}}
     fig.update_layout(
         updatemenus=[
@@ -186,7 +186,7 @@ def interpolation_figure(
                 "y": 0,
                 "xanchor": "left",
                 "yanchor": "top",
-                "pad": {"t": 75, "r": 10},
+                "pad": {"t": 120, "r": 10},  # under the slider: no overlap on a phone
                 "showactive": False,
                 "buttons": [
                     {"label": "▶ Play", "method": "animate", "args": [None, play]},
@@ -200,9 +200,9 @@ def interpolation_figure(
         ],
         sliders=[
             {
-                "x": 0.2,
+                "x": 0,
                 "y": 0,
-                "len": 0.8,
+                "len": 1.0,
                 "yanchor": "top",
                 "pad": {"t": 40},
                 "currentvalue": {"prefix": "showing: ", "xanchor": "left"},

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bachgan.runs_io import atomic_write_json, complete_dirs, read_json
+from bachgan.runs_io import atomic_write_json, complete_dirs, read_json, read_jsonl
 from bachgan.train import STATUS_TIME, TrainingBusy, lock_path, trained_seconds
 from bachgan.train import now as train_now
 from bachgan.voices import VOICE_NAMES, Voices
@@ -344,6 +344,32 @@ def read_config(name) -> dict:
     return config if isinstance(config, dict) else {}
 
 
+def _every(preset: dict | None, what: str) -> int:
+    """A preset's `sample_every` or `metrics_every`, from a config as saved (50 if unknown)."""
+    value = (preset or {}).get(what) if isinstance(preset, dict) else None
+    return value if isinstance(value, int) and value > 0 else 50
+
+
+def sample_every(name) -> int:
+    """How many iterations apart the run saves samples."""
+    return _every(read_config(name).get("preset"), "sample_every")
+
+
+def metrics_every(name) -> int:
+    """How many iterations apart the run measures its music."""
+    return _every(read_config(name).get("preset"), "metrics_every")
+
+
+def shipped_curve() -> tuple[list[dict], int]:
+    """The shipped model's training curve (rows as in metrics.jsonl) and its metrics interval."""
+    from bachgan.sampling import default_checkpoint
+
+    folder = Path(default_checkpoint())
+    card = read_json(folder / "model.json", {})
+    every = _every(card.get("preset") if isinstance(card, dict) else None, "metrics_every")
+    return read_jsonl(folder / "training_curve.jsonl"), every
+
+
 def _int(x) -> int:
     """A count from a status file written by a trainer that may have crashed: 0 if unusable."""
     try:
@@ -578,16 +604,16 @@ def training_enabled() -> tuple[bool, str]:
     if _truthy(os.environ.get("BACHGAN_DISABLE_TRAINING")):
         return False, (
             "Training is switched off on this server (the environment variable "
-            "BACHGAN_DISABLE_TRAINING is set). You can still look at existing runs. To train, "
-            "run the app on your own computer without that variable: "
-            "`streamlit run streamlit_app.py`."
+            "BACHGAN_DISABLE_TRAINING is set). To train, run the app on your own computer "
+            "without that variable: `bash scripts/app.sh` in a copy of BachGAN."
         )
     if os.environ.get("SPACE_ID") and os.environ.get("BACHGAN_ENABLE_TRAINING") != "1":
         return False, (
-            "Training is switched off because this app runs as a public Hugging Face Space, "
-            "where anyone could keep its CPU busy for hours. You can still look at existing runs. "
-            "To train, run the app on your own computer (`streamlit run streamlit_app.py`), or "
-            "set BACHGAN_ENABLE_TRAINING=1 in the settings of your own private Space."
+            "Training is switched off on this public server, so that everyone's "
+            "harmonizations stay quick (one training run keeps its CPU busy for hours). To "
+            "train your own model, run BachGAN on your own computer (`bash scripts/app.sh` in a "
+            "copy of it), or duplicate this Space and set BACHGAN_ENABLE_TRAINING=1 in its "
+            "settings."
         )
     return True, "Training is enabled on this machine."
 
@@ -658,7 +684,10 @@ class TrainRequest:
             voices = tuple(voices) if not isinstance(voices, str) else (voices,)
             bad = [v for v in voices if v not in VOICE_NAMES]
             if bad or not voices:
-                problems.append("condition voices must be one or more of " + ", ".join(VOICE_NAMES))
+                problems.append(
+                    "choose at least one voice for the model to learn to harmonize "
+                    "(soprano, alto, tenor or bass)"
+                )
             else:
                 voices = tuple(v for v in VOICE_NAMES if v in voices)  # SATB order, no repeats
         name = self.name or _auto_name(self.preset if self.preset in MAX_ITERATIONS else "run")

@@ -58,17 +58,16 @@ def start_form(busy: str | None) -> None:
         key="train_preset",
     )
     st.caption(runs.preset_help(preset))
-    top = runs.MAX_ITERATIONS[preset]
-    iterations = st.number_input(
+    top, every = runs.MAX_ITERATIONS[preset], PRESETS[preset].sample_every
+    iterations = st.number_input(  # no max_value: a number too big gets a message at Start
         "Iterations",
         min_value=1,
-        max_value=top,
         value=20 if preset == "tiny" else 2000,
         step=10 if preset == "tiny" else 100,
         key=f"train_iterations_{preset}",
         help=f"Training steps (1 to {top}). Each one shows the critic real and generated "
-        "chorales and improves the generator a little. Samples and a saved model come every "
-        "50 (tiny: 5).",
+        f"chorales and improves the generator a little. Samples and a saved model come every "
+        f"{every}.",
     )
     voices = st.multiselect(
         "Voices it learns to harmonize",
@@ -114,6 +113,8 @@ def start_form(busy: str | None) -> None:
             st.warning(str(err))
         else:
             st.session_state["train_run"] = started
+            # A click already on its way carries the old link: it must not bring that run back.
+            st.session_state["train_superseded_link"] = st.query_params.get("run")
             st.query_params["run"] = st.session_state["train_run_link"] = started
             st.rerun()
 
@@ -206,8 +207,8 @@ def problems_block(info: runs.RunInfo) -> None:
             st.code(runs.log_tail(info.name, 40) or "(no log yet)", language=None)
 
 
-def curves_block(name: str) -> None:
-    rows = runs.read_metrics(name)
+def curves_block(rows: list[dict], every: int, key: str = "train") -> None:
+    """The losses and the musical metrics of one run's rows (metrics every `every` its.)."""
     losses, music = st.tabs(["Losses", "Music vs Bach"])
     with losses:
         smoothing = st.slider(
@@ -216,10 +217,10 @@ def curves_block(name: str) -> None:
             0.99,
             0.6,
             0.01,
-            key="train_smoothing",
+            key=f"{key}_smoothing",
             help="Averages out the iteration-to-iteration noise; the raw curve stays faint.",
         )
-        st.plotly_chart(curves.loss_figure(rows, smoothing), key="train_losses")
+        st.plotly_chart(curves.loss_figure(rows, smoothing), key=f"{key}_losses")
         st.caption(
             "The Wasserstein estimate is how far apart the critic finds real and generated "
             "chorales; it should fall and level off. The gradient penalty keeps the critic "
@@ -227,9 +228,9 @@ def curves_block(name: str) -> None:
         )
     with music:
         ref = app.bach_reference(0, start=False) or {}  # never parses the corpus here
-        st.plotly_chart(curves.music_figure(rows, ref), key="train_music")
+        st.plotly_chart(curves.music_figure(rows, ref), key=f"{key}_music")
         st.caption(
-            "Measured on the same held-out melodies every 50 iterations (tiny: 5), on the alto, "
+            f"Measured on the same held-out melodies every {every} iterations, on the alto, "
             "tenor and bass after clean-up. Dashed: Bach's own chorales; green: the target."
             + ("" if ref else " Bach's lines appear once his chorales have been parsed.")
         )
@@ -245,7 +246,7 @@ def live_panel(name: str, enabled: bool, busy: str | None) -> None:
     progress_block(info)
     problems_block(info)
     run_controls(info, enabled, busy)
-    curves_block(name)
+    curves_block(runs.read_metrics(name), runs.metrics_every(name))
 
 
 def pick_iteration(name: str, its: list[int]) -> int:
@@ -274,7 +275,8 @@ def samples_panel(name: str) -> None:
     st.subheader("Samples")
     its = runs.samples(name)
     if not its:
-        st.info("No samples yet: the first ones are saved after 50 iterations (tiny: 5).")
+        every = runs.sample_every(name)
+        st.info(f"No samples yet: the first ones are saved after {every} iterations.")
         return
     iteration = pick_iteration(name, its)
     sample = _sample(name, iteration)
@@ -327,6 +329,8 @@ def runs_table() -> None:
 def chosen_run(names: list[str], active: runs.RunInfo | None) -> str | None:
     """The run to show: ?run= when valid, else this session's, else the running or newest."""
     wanted = st.query_params.get("run")
+    if wanted is not None and wanted == st.session_state.get("train_superseded_link"):
+        wanted = st.session_state.get("train_run_link")  # an old link, from before a start
     if wanted is not None:
         try:
             runs.resolve_run(wanted)
@@ -348,7 +352,16 @@ def chosen_run(names: list[str], active: runs.RunInfo | None) -> str | None:
     )
 
 
+def shipped_curves() -> None:
+    """How the shipped model learned: what there is to see where nobody can train."""
+    rows, every = runs.shipped_curve()
+    if rows:
+        st.subheader("How the shipped model learned")
+        curves_block(rows, every, key="shipped")
+
+
 def main() -> None:
+    st.set_page_config(page_title="Train · BachGAN", page_icon="🏋️", layout="wide")
     app.menu()
     app.restore(KEPT)
     try:
@@ -373,10 +386,12 @@ def page() -> None:
     else:
         st.info(reason, icon="🔒")
 
-    st.subheader("Runs")
     if not infos:
-        st.info("No training runs yet." + (" Start one above." if enabled else ""))
+        if enabled:
+            st.info("No training runs yet: start one above.")
+        shipped_curves()
         return
+    st.subheader("Runs")
     st.fragment(runs_table, run_every=REFRESH_S if active else None)()
     name = chosen_run([r.name for r in infos], active)
     if name is None:

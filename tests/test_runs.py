@@ -179,9 +179,9 @@ def test_valid_request_and_its_arguments(env):
     [
         ({}, True, ""),
         ({"BACHGAN_DISABLE_TRAINING": "1"}, False, "BACHGAN_DISABLE_TRAINING"),
-        ({"BACHGAN_DISABLE_TRAINING": "true"}, False, "streamlit run"),
+        ({"BACHGAN_DISABLE_TRAINING": "true"}, False, "scripts/app.sh"),
         ({"BACHGAN_DISABLE_TRAINING": "0"}, True, ""),
-        ({"SPACE_ID": "someone/bachgan"}, False, "Hugging Face Space"),
+        ({"SPACE_ID": "someone/bachgan"}, False, "duplicate this Space"),
         ({"SPACE_ID": "someone/bachgan"}, False, "BACHGAN_ENABLE_TRAINING=1"),
         ({"SPACE_ID": "someone/bachgan", "BACHGAN_ENABLE_TRAINING": "1"}, True, ""),
         ({"BACHGAN_DISABLE_TRAINING": "1", "BACHGAN_ENABLE_TRAINING": "1"}, False, "switched off"),
@@ -198,7 +198,7 @@ def test_training_enabled(env, monkeypatch, environ, enabled, says):
 def test_disabled_training_refuses_everything(env, monkeypatch):
     monkeypatch.setenv("SPACE_ID", "someone/bachgan")
     make_run(env, "old", {"state": "stopped", "pid": None})
-    with pytest.raises(runs.TrainingDisabled, match="Hugging Face"):
+    with pytest.raises(runs.TrainingDisabled, match="public server"):
         runs.start(runs.TrainRequest("tiny", 6, name="x"))
     with pytest.raises(runs.TrainingDisabled):
         runs.resume("old")

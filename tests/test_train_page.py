@@ -3,6 +3,7 @@ the training switch, and a real tiny run started, watched and stopped from the p
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import subprocess
@@ -72,6 +73,39 @@ def test_empty_runs_folder(env):
     assert not at.exception
     assert "No training runs yet" in texts(at.info)
     assert at.button(key="train_start")
+
+
+def test_a_public_server_without_runs_shows_how_the_shipped_model_learned(env, monkeypatch):
+    monkeypatch.setenv("SPACE_ID", "someone/bachgan")
+    at = page().run()
+    assert not at.exception
+    assert "your own computer" in texts(at.info) and "No training runs" not in texts(at.info)
+    assert any("How the shipped model learned" in h.value for h in at.subheader)
+    x = chart(at, "shipped_music")["data"][0]["x"]  # plotly's typed-array JSON
+    iterations = np.frombuffer(base64.b64decode(x["bdata"]), x["dtype"]) if "bdata" in x else x
+    assert iterations[0] == 50 and iterations[-1] >= 4000  # the shipped run, start to end
+
+
+def test_too_many_iterations_are_refused_with_a_message(env):
+    at = page().run()
+    at.selectbox(key="train_preset").set_value("tiny").run()
+    at.number_input(key="train_iterations_tiny").set_value(1500).run()
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    assert "iterations must be a whole number from 1 to 1000" in texts(at.error)
+    assert not runs.list_runs()  # nothing started
+
+
+def test_a_click_carrying_the_link_from_before_a_start_keeps_the_new_run(env):
+    fake_run(env, "old", "finished")
+    fake_run(env, "new", "running")
+    at = page()
+    at.query_params["run"] = "old"
+    at.run()
+    at.session_state["train_superseded_link"] = "old"  # as Start leaves it
+    at.session_state["train_run_link"] = at.session_state["train_run"] = "new"
+    at.run()  # the second click's rerun: the browser still says ?run=old
+    assert at.selectbox(key="train_run").value == "new"
 
 
 def test_populated_runs_folder(env):
