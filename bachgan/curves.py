@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from bachgan.metrics import HEADLINE, TARGETS
+from bachgan.plots import TEXT_COLOUR
 
 LOSSES = (
     ("critic_loss", "Critic loss"),
@@ -116,7 +117,9 @@ def loss_figure(rows: list[dict], smoothing: float = 0.0) -> go.Figure:
             col=c + 1,
         )
     fig.update_xaxes(title_text="iteration", row=2)
-    fig.update_layout(height=480, margin={"l": 40, "r": 10, "t": 40, "b": 40})
+    fig.update_layout(
+        height=480, margin={"l": 40, "r": 10, "t": 40, "b": 40}, font={"color": TEXT_COLOUR}
+    )
     fig.update_annotations(font_size=12)
     return fig
 
@@ -199,6 +202,7 @@ def music_figure(
         height=230 * nrows + 60,
         margin={"l": 40, "r": 10, "t": 70, "b": 40},
         legend={"orientation": "h", "y": 1.0, "yanchor": "top", "x": 0, "yref": "container"},
+        font={"color": TEXT_COLOUR},
     )
     fig.update_annotations(font_size=12)
     return fig

@@ -443,7 +443,7 @@ Example (Ode to Joy): `F#4q F#4 G4 A4 | A4 G4 F#4 E4 | D4 D4 E4 F#4 | F#4q. E4e 
 
 
 def _token_error(i: int, tok: str, what: str) -> MelodyError:
-    return MelodyError(f"token {i} '{tok}': {what}")
+    return MelodyError(f"'{tok}' (item {i} of what you typed): {what}")
 
 
 def _parse_token(i: int, tok: str) -> tuple[int | None, int | None, bool]:
@@ -556,7 +556,7 @@ def _check_bar(bar: int, length: int, tokens: list[str], first: int, stop: int) 
     if length == 0:
         raise MelodyError(f"bar {bar} is empty: two bar lines (|) with no notes between them")
     raise MelodyError(
-        f"bar {bar} (tokens {first}-{stop - 1}: '{' '.join(tokens[first - 1 : stop - 1])}') "
+        f"bar {bar} (items {first}-{stop - 1}: '{' '.join(tokens[first - 1 : stop - 1])}') "
         f"holds {_beats(length)}, but a 4/4 bar holds 4 beats; check the note lengths"
     )
 

@@ -84,6 +84,9 @@ class Scene:
 
 def keep(entry: dict):
     favs = app.favourites()
+    if any(f["label"] == entry["label"] and f["z"] == entry["z"] for f in favs):
+        st.toast(f"'{entry['label']}' is already in your favourites.")
+        return
     if len(favs) >= MAX_FAVOURITES:
         st.toast(
             f"You have {MAX_FAVOURITES} favourites, the most kept here: download them or "
@@ -151,12 +154,14 @@ def scene() -> Scene | None:
         )
         full, label = melody_from_text(BUILTIN_TUNES[tune], VOICE_NAMES[voice])[0], tune
     max_bars = min(MAX_BARS, max(2, full.bars))
-    st.session_state.e_bars = min(st.session_state.e_bars, max_bars)
+    wanted = st.session_state.setdefault("e_bars_wanted", st.session_state.e_bars)
+    st.session_state.e_bars = min(wanted, max_bars)  # a shorter tune shortens it for a while
     bars = s3.slider(
         "Bars",
         2,
         max(max_bars, 3),
         key="e_bars",
+        on_change=lambda: st.session_state.update(e_bars_wanted=st.session_state.e_bars),
         help=f"Explore with the first bars of the melody (at most {MAX_BARS}): short pieces "
         "make changes easy to hear.",
         disabled=max_bars <= 2,
@@ -269,8 +274,8 @@ def walk_tab(sc: Scene):
 
 def reroll_tab(sc: Scene):
     st.markdown(
-        "Keep everything and draw a new latent for one bar only: that bar changes most, "
-        "its neighbours a little (they share the windows around it)."
+        "Keep everything and give one bar a new random start: that bar changes most, and "
+        "its neighbours a little, as the model writes each bar together with the next."
     )
     c = st.columns(3, vertical_alignment="bottom")
     seed = c[0].number_input(
@@ -328,14 +333,16 @@ def gallery_tab(sc: Scene):
             zs = [sc.latent(seed) for seed in seeds]
             st.session_state.e_gal = dict(key=sc.key, seeds=seeds, zs=zs, frames=sc.render(zs))
     if s := sc.stored("e_gal"):
-        grid = st.columns(2)
-        for i, (seed, z, v) in enumerate(zip(s["seeds"], s["zs"], s["frames"])):
-            with grid[i % 2].container(border=True):
-                fig = pianoroll_figure(v, sc.voice, title=f"seed {seed}")
-                fig.update_layout(height=250, showlegend=False)
-                st.plotly_chart(fig, key=f"e_gal_{i}", config=CHART_CONFIG)
-                app.audio_player(to_midi_bytes(v, sc.tempo))
-                keep_button(sc, f"{sc.label}, seed {seed}", v, z, seed, key=f"g{seed}")
+        cards = list(zip(s["seeds"], s["zs"], s["frames"]))
+        with st.spinner("Rendering audio…"):
+            for i in range(0, len(cards), 2):  # row by row: a phone stacks them in order
+                for col, (seed, z, v) in zip(st.columns(2), cards[i : i + 2]):
+                    with col.container(border=True):
+                        fig = pianoroll_figure(v, sc.voice, title=f"seed {seed}")
+                        fig.update_layout(height=250, showlegend=False)
+                        st.plotly_chart(fig, key=f"e_gal_{seed}", config=CHART_CONFIG)
+                        app.audio_player(to_midi_bytes(v, sc.tempo))
+                        keep_button(sc, f"{sc.label}, seed {seed}", v, z, seed, key=f"g{seed}")
 
 
 def favourites_tab():
@@ -360,8 +367,9 @@ def favourites_tab():
     for i, f in enumerate(favs):
         with st.container(border=True):
             c1, c2 = st.columns([4, 1], vertical_alignment="center")
-            seed = f"seed {f['seed']}" if f["seed"] is not None else "custom latent"
-            c1.markdown(f"**{f['label']}**  \n{f['voice']} given · {seed} · {f['model']}")
+            seed = f"seed {f['seed']}" if f["seed"] is not None else "re-rolled bars"
+            model = app.model_name(f["model"])
+            c1.markdown(f"**{f['label']}**  \n{f['voice']} given · {seed} · {model}")
             if c2.button("Remove", key=f"fav_rm_{i}", help="Drop it from the favourites."):
                 favs.pop(i)
                 st.rerun()

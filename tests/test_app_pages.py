@@ -253,6 +253,20 @@ def test_explore_random_walk_keeps_a_step():
     assert at.session_state["favourites"][0]["label"].endswith("+0.30")
 
 
+def test_the_same_result_is_kept_once_and_bars_come_back_after_a_shorter_tune():
+    at = open_tab(app("pages/3_Explore_latent.py").run(), "Gallery")
+    at.button(key="e_g_go").click().run()
+    for _ in range(2):
+        next(b for b in at.button if b.key and b.key.startswith("keep_g")).click().run()
+    assert len(at.session_state["favourites"]) == 1
+    assert any("already in your favourites" in t.value for t in at.toast)
+    at.slider(key="e_bars").set_value(8).run()
+    at.selectbox(key="e_tune").set_value("Twinkle, Twinkle, Little Star").run()  # 4 bars
+    assert at.slider(key="e_bars").value == 4
+    at.selectbox(key="e_tune").set_value("Old Hundredth").run()
+    assert at.slider(key="e_bars").value == 8
+
+
 def test_favourites_stop_at_their_limit():
     at = open_tab(app("pages/3_Explore_latent.py").run(), "Gallery")
     at.button(key="e_g_go").click().run()
