@@ -68,7 +68,7 @@ def home():
         )
         st.caption(
             "Each colour is a voice; the outlined one is the melody you give, the others are "
-            "written by the model. Hover a note to see its name."
+            "written by the model. Hover over (or tap) a note to see its name."
         )
 
     with st.expander("How does it work?"):

@@ -349,9 +349,10 @@ class Run:
             cfg["skipped"] = corpus.skipped
             cfg["device"] = device_name()
             atomic_write_json(self.dir / "config.json", cfg)
+            before = read_json(self.dir / "status.json", {}) if self.resume else {}
             self.status = Status(
                 self.dir,
-                started=now(),
+                started=(before.get("started") if isinstance(before, dict) else None) or now(),
                 iterations=cfg["iterations"],
                 iteration=start,
                 device=cfg["device"],

@@ -95,8 +95,10 @@ def test_resume_continues_and_matches_uninterrupted(tmp_path, deterministic_ops)
     kw = dict(preset="tiny", seed=5, jit=False, **QUIET)
     train(tmp_path / "a", iterations=10, **kw)
     train(tmp_path / "b", iterations=5, **kw)
+    first = read_json(tmp_path / "b" / "status.json")["started"]
     status = train(tmp_path / "b", iterations=10, resume=True, **QUIET)
     assert status["state"] == "finished"
+    assert status["started"] == first, "the run's start, not the resume's"
     a = read_jsonl(tmp_path / "a" / "metrics.jsonl")
     b = read_jsonl(tmp_path / "b" / "metrics.jsonl")
     assert [r["iteration"] for r in b] == list(range(1, 11)), "every iteration logged once"
