@@ -168,10 +168,16 @@ _SCORE_OPTIONS = {
 def to_score_svg(voices: Voices, tempo: float = 80.0) -> list[str]:
     """The `to_musicxml` score engraved as sheet music: one SVG string per page (one page
     unless the piece is very long). Bad input raises ValueError."""
+    from importlib.resources import files
+
     import verovio
 
     verovio.enableLog(verovio.LOG_ERROR)
-    tk = verovio.toolkit()
+    # Verovio's default font path is per thread, and outside the importing thread it is the
+    # wheel's build folder: Streamlit runs each session in its own thread, so set it here.
+    tk = verovio.toolkit(False)
+    if not tk.setResourcePath(str(files("verovio") / "data")):
+        raise ValueError("Verovio's fonts could not be loaded")
     tk.setOptions(_SCORE_OPTIONS)
     if not tk.loadData(to_musicxml(voices, tempo).decode()):
         raise ValueError("Verovio could not read the MusicXML score")

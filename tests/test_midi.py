@@ -213,6 +213,23 @@ def test_musicxml_writes_only_the_accidentals_a_reader_needs():
     assert written == [(2, "F", "natural")]
 
 
+def test_score_svg_works_in_any_thread():
+    """Streamlit engraves in each session's own thread, where Verovio's default font path
+    pointed at its build folder: the second engraving failed."""
+    import threading
+
+    from bachgan.melody import BUILTIN_TUNES, melody_from_text
+
+    v = Voices.stack([melody_from_text(BUILTIN_TUNES["Old Hundredth"], "soprano")[0]] * 4)
+    pages = []
+    for _ in range(2):
+        t = threading.Thread(target=lambda: pages.append(to_score_svg(v)))
+        t.start()
+        t.join()
+    pages.append(to_score_svg(v))
+    assert len(pages) == 3 and all('class="note"' in p[0] for p in pages)
+
+
 def test_score_svg_engraves_every_note_on_four_staves():
     from bachgan.melody import BUILTIN_TUNES, melody_from_text
 
