@@ -70,6 +70,9 @@ def melody_input(voice: int):
     or None), or None while there is no melody yet."""
     name = VOICE_NAMES[voice]
     source = st.session_state.h_source
+    if source != "upload" and st.session_state.pop("h_tempo_of", None) is not None:
+        if st.session_state.h_tempo == st.session_state.pop("h_tempo_file", None):
+            st.session_state.h_tempo = DEFAULTS["h_tempo"]  # the file's tempo goes with it
     if source == "tune":
         tune = st.selectbox(
             "Tune",
@@ -112,7 +115,7 @@ def melody_input(voice: int):
         melody, report = app.upload_melody(data, name, track)
         if report.tempo and st.session_state.get("h_tempo_of") != file_id:
             st.session_state.h_tempo_of = file_id  # a new file plays at its own tempo
-            st.session_state.h_tempo = round(report.tempo)
+            st.session_state.h_tempo = st.session_state.h_tempo_file = round(report.tempo)
         return melody, report, file_name, None
     if source == "text":
         text = st.text_area(

@@ -148,8 +148,14 @@ def test_upload_a_midi_file_pick_a_track_and_harmonize():
     no_exception(at)
     assert at.get("plotly_chart") and at.get("audio") and not at.error
     assert at.slider(key="h_tempo").value == 96  # it plays at the file's tempo
+    at.radio(key="h_source").set_value("tune").run()  # the file's tempo goes with the file
+    assert at.slider(key="h_tempo").value == 80
+    at.radio(key="h_source").set_value("upload").run()  # and comes back with it
+    assert at.slider(key="h_tempo").value == 96
     at.slider(key="h_tempo").set_value(120).run()  # until the user sets another
     assert at.slider(key="h_tempo").value == 120 and not at.error
+    at.radio(key="h_source").set_value("tune").run()
+    assert at.slider(key="h_tempo").value == 120  # which stays
 
 
 def test_an_uploaded_melody_and_its_result_survive_a_visit_to_another_page():
