@@ -59,7 +59,7 @@ def home():
         from bachgan.melody import builtin_tune
         from bachgan.plots import CHART_CONFIG, pianoroll_figure
 
-        given = 0 if 0 in h.preset.condition_voices else h.preset.condition_voices[0]
+        given = h.preset.default_voice
         demo = h.harmonize(builtin_tune(app.DEMO_TUNE), given, seed=0)
         st.plotly_chart(
             pianoroll_figure(demo.voices, given, title="Ode to Joy, harmonized by BachGAN"),

@@ -49,12 +49,11 @@ def _positive(text: str) -> int:
     return n
 
 
-MAX_SEED = 2**32 - 1
-
-
 def _seed(text: str) -> int:
-    """--seed: 0 to 2**32-1, what Keras, NumPy and TensorFlow all accept; checked here so a
-    bad seed fails before anything is written or computed."""
+    """--seed: 0 to train.MAX_SEED, checked here so a bad seed fails before anything is
+    written or computed."""
+    from bachgan.train import MAX_SEED
+
     try:
         n = int(text)
     except ValueError:

@@ -362,7 +362,7 @@ def bench_app(checkpoint=None, reps: int = 30, audio_reps: int = 7) -> dict:
         return {"model": {"path": str(path), "error": f"{type(err).__name__}: {err}"}}
     load_s = time.perf_counter() - t0
     p = h.preset
-    voice = 0 if 0 in p.condition_voices else p.condition_voices[0]
+    voice = p.default_voice
     two, sixteen, seventeen = (_melody(p, n, voice) for n in (2, 16, 17))
     t0 = time.perf_counter()
     h.harmonize(two, voice, seed=0)

@@ -37,7 +37,7 @@ def bach_reference(voices: tuple[int, ...] = (1, 2, 3)) -> dict:
 
 def tune_windows(result_voices) -> list:
     """A harmonized tune as 2-bar windows (hop one bar), padding the tail bar."""
-    steps = -(-result_voices.steps // STEPS_PER_BAR) * STEPS_PER_BAR
+    steps = result_voices.bars * STEPS_PER_BAR
     return windows(result_voices.pad_to(max(steps, WINDOW_STEPS)))
 
 

@@ -578,7 +578,7 @@ def melody_to_text(melody: Voices, voice: int = 0) -> str:
         t = e
     if melody.steps > t:
         events.append((t, melody.steps, None))
-    bars: list[list[str]] = [[] for _ in range(-(-melody.steps // STEPS_PER_BAR))]
+    bars: list[list[str]] = [[] for _ in range(melody.bars)]
     for s, e, p in events:
         while s < e:  # split at bar lines, tying the pieces of a note
             cut = min(e, (s // STEPS_PER_BAR + 1) * STEPS_PER_BAR)

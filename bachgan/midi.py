@@ -207,9 +207,7 @@ def _spell(score, k) -> None:
             else:
                 fits = alter == 0 if natural else abs(alter) == 1 and (alter < 0) == flats
             if fits:
-                if alter == 0:
-                    q.accidental = (
-                        None  # an explicit natural is drawn; makeNotation adds needed ones
-                    )
+                if alter == 0:  # an explicit natural is drawn; makeNotation adds needed ones
+                    q.accidental = None
                 n.pitch = q
                 break

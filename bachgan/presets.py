@@ -44,6 +44,11 @@ class Preset:
     def multi_voice(self) -> bool:
         return len(self.condition_voices) > 1
 
+    @property
+    def default_voice(self) -> int:
+        """The voice a demo gives the model: the soprano when it takes one, else its first."""
+        return 0 if 0 in self.condition_voices else self.condition_voices[0]
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

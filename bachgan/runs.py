@@ -64,8 +64,6 @@ PRESET_HELP = {
 def measured_iteration_s(preset: str) -> float | None:
     """Seconds per training iteration that `bench --preset P` measured on the project's
     2-core machine (benchmarks/P.json), or None when there is no such measurement."""
-    from bachgan.runs_io import read_json
-
     found = read_json(PROJECT_ROOT / "benchmarks" / f"{preset}.json", {})
     seconds = found.get("train_iteration_s") if isinstance(found, dict) else None
     ok = found.get("train_preset") == preset and isinstance(seconds, (int, float))

@@ -46,6 +46,7 @@ from bachgan.runs_io import (
 from bachgan.voices import VOICE_NAMES, Voices
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+MAX_SEED = 2**32 - 1  # what Keras, NumPy and TensorFlow all accept
 KEEP_CHECKPOINTS = 3
 KEEP_EXPORTS = 2
 N_SAMPLES = 8
@@ -276,8 +277,8 @@ class Run:
             if config:
                 log(f"{self.dir} failed before its first iteration: starting it afresh")
             seed = 0 if seed is None else int(seed)
-            if not 0 <= seed < 2**32:
-                raise ValueError(f"seed {seed}: give 0 to {2**32 - 1}")
+            if not 0 <= seed <= MAX_SEED:
+                raise ValueError(f"seed {seed}: give 0 to {MAX_SEED}")
             from bachgan.presets import get_preset
 
             p = get_preset(preset or "cpu", **overrides)

@@ -398,10 +398,11 @@ def page() -> None:
         return
     st.query_params["run"] = st.session_state["train_run_link"] = name
     live = next(r for r in infos if r.name == name).running
-    every = REFRESH_S if live else None
-    st.fragment(run_panel(live_panel), run_every=every)(name, enabled, busy)
-    # New samples come every 50 iterations: a slower refresh is enough and keeps audio calm.
-    st.fragment(run_panel(samples_panel), run_every=5 * every if live else None)(name)
+    refresh = REFRESH_S if live else None
+    st.fragment(run_panel(live_panel), run_every=refresh)(name, enabled, busy)
+    # New samples come every few dozen iterations: a slower refresh is enough, and keeps the
+    # audio player calm.
+    st.fragment(run_panel(samples_panel), run_every=5 * refresh if live else None)(name)
 
 
 main()
