@@ -247,10 +247,19 @@ def _median(xs) -> float | None:
     return round(float(np.median(xs)), 4) if xs else None
 
 
+# The modes `bench_training` times: name -> (XLA, precision).
+TRAIN_MODES = {
+    "no_xla": (False, "float32"),
+    "xla": (True, "float32"),
+    "bf16": (False, "mixed_bfloat16"),
+}
+
+
 def bench_training(
-    preset_name: str, iterations: int, reference: bool, jit_modes=(False, True)
+    preset_name: str, iterations: int, reference: bool, modes=tuple(TRAIN_MODES)
 ) -> dict:
-    """Time the optimized step (per XLA mode) and optionally the reference, interleaved."""
+    """Time BachGAN's step in each of `modes` and optionally the reference, interleaved, all
+    from the same weights and rng state."""
     import keras
 
     from bachgan.model import WGANGP
@@ -261,21 +270,19 @@ def bench_training(
     data = _synthetic_batch(p)
     keras.utils.set_random_seed(0)  # the same initial weights on every run
     runners, losses, warmup = {}, {}, {}
-
-    def add_gan(jit: bool):
-        gan = WGANGP(p, seed=0)
+    first = None
+    for mode in modes:
+        jit, precision = TRAIN_MODES[mode]
+        gan = WGANGP(p, seed=0, precision=precision)
         gan.compile(jit_compile=jit)
-        return gan, lambda: gan.train_on_batch(data, return_dict=True)
-
-    first, first_run = add_gan(jit_modes[0])
-    ref = ReferenceStep.like(first) if reference else None  # same weights and rng state
-    runners["xla" if jit_modes[0] else "no_xla"] = first_run
-    for jit in jit_modes[1:]:
-        gan, run = add_gan(jit)
-        gan.generator.set_weights(first.generator.get_weights())
-        gan.critic.set_weights(first.critic.get_weights())
-        runners["xla" if jit else "no_xla"] = run
-    if ref is not None:
+        if first is None:
+            first = gan
+        else:
+            gan.generator.set_weights(first.generator.get_weights())
+            gan.critic.set_weights(first.critic.get_weights())
+        runners[mode] = lambda gan=gan: gan.train_on_batch(data, return_dict=True)
+    if reference:
+        ref = ReferenceStep.like(first)  # same weights and rng state
         runners["reference"] = lambda: {k: float(v) for k, v in ref(*data).items()}
     for name, run in runners.items():  # first call: tracing and compiling
         t0 = time.perf_counter()
@@ -299,11 +306,12 @@ def bench_training(
         "iteration_cpu_s": {k: _median(v) for k, v in cpu.items()},
         "first_iteration_losses": losses,
     }
-    if ref is not None and "no_xla" in losses:
-        a, b = losses["no_xla"], losses["reference"]
-        out["loss_max_rel_diff_no_xla_vs_reference"] = float(
-            max(abs(a[k] - b[k]) / max(abs(b[k]), 1e-6) for k in b)
-        )
+    for mode in ("no_xla", "bf16"):  # XLA draws other random numbers: not comparable
+        if reference and mode in losses:
+            a, b = losses[mode], losses["reference"]
+            out[f"loss_max_rel_diff_{mode}_vs_reference"] = float(
+                max(abs(a[k] - b[k]) / max(abs(b[k]), 1e-6) for k in b)
+            )
     return out
 
 
@@ -443,9 +451,11 @@ APP_KEYS = (
 )
 
 
-def _jit_modes() -> tuple[bool, ...]:
+def _train_modes() -> tuple[str, ...]:
+    """BACHGAN_BENCH_JIT=on|off|both picks the float32 modes, BACHGAN_BENCH_BF16=0 drops bf16."""
     choice = os.environ.get("BACHGAN_BENCH_JIT", "both").lower()
-    return {"on": (True,), "off": (False,)}.get(choice, (False, True))
+    modes = {"on": ("xla",), "off": ("no_xla",)}.get(choice, ("no_xla", "xla"))
+    return modes + (() if os.environ.get("BACHGAN_BENCH_BF16") == "0" else ("bf16",))
 
 
 def run_bench(preset=None, iterations: int = 3, checkpoint=None, reference=None) -> dict:
@@ -465,8 +475,9 @@ def run_bench(preset=None, iterations: int = 3, checkpoint=None, reference=None)
     out["peak_rss_mb"] = _peak_rss_mb()  # the app's peak: measured before any training
 
     name = preset or "cpu"
-    train = bench_training(name, iterations, reference, _jit_modes())
-    times = {k: v for k, v in train["iteration_s"].items() if k != "reference"}
+    train = bench_training(name, iterations, reference, _train_modes())
+    # The headline is float32, the reference's arithmetic; bfloat16 is reported beside it.
+    times = {k: v for k, v in train["iteration_s"].items() if k in ("no_xla", "xla")}
     best = min(times, key=times.get)
     flops = iteration_flops(get_preset(name))
     peak = compute_peak()
@@ -506,13 +517,24 @@ def run_bench(preset=None, iterations: int = 3, checkpoint=None, reference=None)
         out["speedup_cpu_time"] = round(
             train["iteration_cpu_s"]["reference"] / train["iteration_cpu_s"][best], 2
         )
+    bf16_s = train["iteration_s"].get("bf16")
+    if bf16_s:
+        out["train_iteration_bf16_s"] = bf16_s
+        out["achieved_gflops_bf16"] = round(flops["nominal_inside"] / bf16_s / 1e9, 1)
+        if reference:
+            out["speedup_bf16"] = round(train["iteration_s"]["reference"] / bf16_s, 2)
     out["train_peak_rss_mb"] = _peak_rss_mb()
     info["load_average_1min_end"] = round(os.getloadavg()[0], 2)
     out["notes"] = [
         "times are medians; the reference and optimized iterations are interleaved",
-        "train_iteration_s is the faster of the two modes, without XLA (no_xla) and with it "
-        "(xla); train_iteration_jit names it and training.iteration_s has both; `python -m "
-        "bachgan train` compiles with XLA only when given --jit",
+        "train_iteration_s is the faster of the two float32 modes, without XLA (no_xla) and "
+        "with it (xla); train_iteration_jit names it and training.iteration_s has every mode; "
+        "`python -m bachgan train` compiles with XLA only when given --jit",
+        "bf16: BachGAN's step without XLA under Keras's mixed_bfloat16 policy (`train "
+        "--precision mixed_bfloat16`): weights, optimizer state, BatchNorm, the output layers "
+        "and the losses in float32, the other layers in bfloat16; train_iteration_bf16_s and "
+        "speedup_bf16 report it, and loss_max_rel_diff_bf16_vs_reference its first-iteration "
+        "losses against the float32 reference",
         "flops_per_iteration: the seed's maths counted densely, as the issue does; "
         "flops_per_iteration_inside: the same without taps that read 'same' padding (oneDNN "
         "skips them), the work the reference really does; flops_per_iteration_executed: "
@@ -593,6 +615,21 @@ def _training_rows(r: dict, add) -> None:
     )
     if "xla" in its:
         add(f"`{name}` iteration with XLA (`--jit`)", "—", _s(its["xla"]))
+    if "bf16" in its:
+        speed = f" ({r['speedup_bf16']:g}x the reference)" if "speedup_bf16" in r else ""
+        add(
+            f"`{name}` iteration in mixed bfloat16 (`--precision mixed_bfloat16`), no XLA",
+            goals.get(name, "—"),
+            _s(its["bf16"]) + speed,
+        )
+    diffs = [t.get(f"loss_max_rel_diff_{m}_vs_reference") for m in ("no_xla", "bf16")]
+    if diffs[0] is not None:
+        add(
+            "first-iteration losses against the reference, largest relative difference: "
+            "float32" + (" / mixed bfloat16" if diffs[1] is not None else ""),
+            "—",
+            " / ".join(f"{d:.2%}" for d in diffs if d is not None),
+        )
     if "reference" in its:
         add(
             f"`{name}` FLOPs per iteration: the seed's maths counted densely / without "

@@ -45,6 +45,7 @@ def training_summary(run_dir: Path, iteration: int) -> dict:
         "skipped": dict(Counter(_reason(v) for v in (config.get("skipped") or {}).values())),
         "preset": config.get("preset"),
         "jit_compile": bool(config.get("jit_compile")),
+        "precision": config.get("precision") or "float32",
         "minutes": config.get("minutes"),
     }
 
@@ -60,6 +61,8 @@ def reproduce_command(t: dict, run_dir: str) -> str:
     cmd += f" --seed {t.get('seed', 0)}"
     if t.get("jit_compile"):
         cmd += " --jit"
+    if t.get("precision", "float32") != "float32":
+        cmd += f" --precision {t['precision']}"
     return cmd
 
 

@@ -9,19 +9,37 @@ LeakyReLU 0.2, Flatten, Dense(1). Presets (bachgan.presets) change sizes, never 
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from bachgan.presets import Preset
+from bachgan.presets import PRECISIONS, Preset
 from bachgan.voices import WINDOW_STEPS
 
 
 def _voice_planes(voice, like):
     """One constant plane per voice, 1 on the condition voice's plane: (B, T, P, 4)."""
-    onehot = tf.one_hot(tf.cast(voice, tf.int32), 4)[:, None, None, :]
+    onehot = tf.one_hot(tf.cast(voice, tf.int32), 4, dtype=like.dtype)[:, None, None, :]
     return tf.zeros_like(like[..., :1]) + onehot
+
+
+@contextlib.contextmanager
+def precision_policy(precision: str):
+    """Layers made inside compute in `precision` (Keras's dtype policies): "mixed_bfloat16"
+    keeps variables, optimizer state and BatchNorm in float32 and runs convolutions in
+    bfloat16, about 1.6x faster at the seed size on a CPU with AVX512-BF16. Thread-local,
+    as Keras's policy is; restored on exit."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(before)
 
 
 def _inputs(p: Preset):
@@ -30,8 +48,14 @@ def _inputs(p: Preset):
     return cond, voice
 
 
-def build_generator(p: Preset) -> keras.Model:
-    """U-Net: (condition roll, z, condition voice) -> four-voice roll in [-1, 1]."""
+def build_generator(p: Preset, precision: str = "float32") -> keras.Model:
+    """U-Net: (condition roll, z, condition voice) -> four-voice roll in [-1, 1], a float32
+    output whatever the precision inside."""
+    with precision_policy(precision):
+        return _build_generator(p)
+
+
+def _build_generator(p: Preset) -> keras.Model:
     cond, voice = _inputs(p)
     z = keras.Input(p.z_shape, name="z")
     x = cond
@@ -52,12 +76,17 @@ def build_generator(p: Preset) -> keras.Model:
         x = layers.ReLU()(x)
         x = layers.Concatenate()([x, skip])
     x = layers.UpSampling2D(2)(x)
-    out = layers.Conv2D(4, 4, padding="same", activation="tanh", name="roll")(x)
+    out = layers.Conv2D(4, 4, padding="same", activation="tanh", name="roll", dtype="float32")(x)
     return keras.Model([cond, z, voice], out, name="generator")
 
 
-def build_critic(p: Preset) -> keras.Model:
-    """(four-voice roll, condition roll, condition voice) -> unbounded score."""
+def build_critic(p: Preset, precision: str = "float32") -> keras.Model:
+    """(four-voice roll, condition roll, condition voice) -> unbounded float32 score."""
+    with precision_policy(precision):
+        return _build_critic(p)
+
+
+def _build_critic(p: Preset) -> keras.Model:
     cond, voice = _inputs(p)
     roll = keras.Input((WINDOW_STEPS, p.n_pitches, 4), name="roll")
     parts = [roll, cond]
@@ -67,7 +96,7 @@ def build_critic(p: Preset) -> keras.Model:
     for f in p.filters:
         x = layers.Conv2D(f, 4, strides=2, padding="same")(x)
         x = layers.LeakyReLU(0.2)(x)
-    out = layers.Dense(1)(layers.Flatten()(x))
+    out = layers.Dense(1, dtype="float32")(layers.Flatten()(x))
     return keras.Model([roll, cond, voice], out, name="critic")
 
 
@@ -125,12 +154,13 @@ def _upsample_conv(conv, x):
     """
     (my, crop_h), (mx, crop_w) = (_scatter_taps(k) for k in conv.kernel_size)
     kernel = tf.einsum("jt,lu,tuic->jlci", my, mx, conv.kernel)  # (K, K, out, in)
+    x, kernel = (tf.cast(t, conv.compute_dtype) for t in (x, kernel))  # as the layer casts
     n, h, w = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
     full = [n, 2 * h + len(my) - 2, 2 * w + len(mx) - 2, conv.filters]
     y = tf.nn.conv2d_transpose(x, kernel, full, 2, "VALID")
     y = y[:, crop_h : crop_h + 2 * h, crop_w : crop_w + 2 * w]
     if conv.use_bias:
-        y = y + conv.bias
+        y = y + tf.cast(conv.bias, y.dtype)
     return conv.activation(y)
 
 
@@ -215,7 +245,7 @@ def _frozen_slope(layer):
     value and the same input gradient bit for bit, and no second-order path through x."""
     if isinstance(layer, layers.LeakyReLU):
         a = layer.negative_slope
-        return lambda x: x * tf.where(tf.stop_gradient(x) > 0, 1.0, a)
+        return lambda x: x * tf.cast(tf.where(tf.stop_gradient(x) > 0, 1.0, a), x.dtype)
     return None
 
 
@@ -246,11 +276,12 @@ class WGANGP(keras.Model):
     `critic_steps` critic updates, then one generator update.
     """
 
-    def __init__(self, preset: Preset, seed: int = 0, **kw):
+    def __init__(self, preset: Preset, seed: int = 0, precision: str = "float32", **kw):
         super().__init__(**kw)
         self.preset = preset
-        self.generator = build_generator(preset)
-        self.critic = build_critic(preset)
+        self.precision = precision
+        self.generator = build_generator(preset, precision)
+        self.critic = build_critic(preset, precision)
         self.rng = tf.random.Generator.from_seed(seed)
         self.built = True  # both halves are functional models, built on creation
 

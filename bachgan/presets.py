@@ -11,6 +11,10 @@ from dataclasses import dataclass
 
 from bachgan.voices import WINDOW_STEPS
 
+# The arithmetic a run trains in (`train --precision`): a setting of the run, not of the
+# preset, since it leaves the model and its weights as they are.
+PRECISIONS = ("float32", "mixed_bfloat16")
+
 
 @dataclass(frozen=True)
 class Preset:

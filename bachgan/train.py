@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from bachgan.pianoroll import to_roll
+from bachgan.presets import PRECISIONS
 from bachgan.runs_io import (
     append_jsonl,
     atomic_dir,
@@ -206,6 +207,7 @@ def changed_settings(config: dict, given: dict) -> list[str]:
         "strategy": config.get("strategy"),
         "data": config.get("data"),
         "jit": bool(config.get("jit_compile")),
+        "precision": config.get("precision") or "float32",
     }
     out = []
     for key, value in given.items():
@@ -244,12 +246,13 @@ class Run:
         strategy=None,
         data=None,
         jit=None,
+        precision=None,
         minutes=None,
         log=print,
         **overrides,
     ):
         """Settings left at None take the run's own on resume and the defaults for a new run
-        (preset cpu, seed 0, strategy default, data music21, no jit)."""
+        (preset cpu, seed 0, strategy default, data music21, no jit, float32)."""
         self.dir = Path(run_dir)
         self.log = log
         self.resume = resume
@@ -257,7 +260,9 @@ class Run:
         if resume:
             if not config:
                 raise FileNotFoundError(f"nothing to resume: {self.dir / 'config.json'} is missing")
-            given = dict(preset=preset, seed=seed, strategy=strategy, data=data, jit=jit)
+            given = dict(
+                preset=preset, seed=seed, strategy=strategy, data=data, jit=jit, precision=precision
+            )
             given = {k: v for k, v in {**given, **overrides}.items() if v is not None}
             changed = changed_settings(config, given)
             if changed:
@@ -279,6 +284,9 @@ class Run:
             seed = 0 if seed is None else int(seed)
             if not 0 <= seed <= MAX_SEED:
                 raise ValueError(f"seed {seed}: give 0 to {MAX_SEED}")
+            precision = precision or "float32"
+            if precision not in PRECISIONS:
+                raise ValueError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
             from bachgan.presets import get_preset
 
             p = get_preset(preset or "cpu", **overrides)
@@ -289,6 +297,7 @@ class Run:
                 "strategy": strategy or "default",
                 "data": str(data or "music21"),
                 "jit_compile": bool(jit),
+                "precision": precision,
                 "minutes": float(minutes) if minutes else None,
                 "created": now(),
                 "versions": versions(),
@@ -368,7 +377,7 @@ class Run:
                 else tf.distribute.get_strategy()
             )
             with strategy.scope():
-                gan = WGANGP(p, seed=cfg["seed"])
+                gan = WGANGP(p, seed=cfg["seed"], precision=cfg.get("precision") or "float32")
                 gan.compile(jit_compile=cfg["jit_compile"] and cfg["strategy"] != "mirrored")
             self.gan = gan
             self.ckpt = tf.train.Checkpoint(

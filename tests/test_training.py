@@ -23,9 +23,11 @@ from bachgan.model import (
     count_params,
     gradient_penalty,
 )
+from bachgan.pianoroll import to_roll
 from bachgan.presets import PRESETS, get_preset
 from bachgan.runs_io import read_json, read_jsonl
 from bachgan.train import train
+from bachgan.voices import Voices
 
 ROOT = Path(__file__).resolve().parent.parent
 QUIET = {"log": lambda *a: None}
@@ -239,6 +241,34 @@ def test_wgangp_step_runs_jit_compiled():
     assert set(logs) >= {"critic_loss", "generator_loss", "gradient_penalty", "wasserstein"}
 
 
+def test_a_bfloat16_run_records_its_precision_and_exports_a_float32_generator(tmp_path):
+    """The precision is the run's: in config.json, kept on resume, in the card's reproduce
+    command. The export holds float32 weights that load into the float32 generator the app
+    uses, and that generator reproduces the bfloat16 run's own samples up to its rounding."""
+    from bachgan.card import reproduce_command, training_summary
+
+    run = tmp_path / "bf16"
+    status = train(run, preset="tiny", iterations=5, precision="mixed_bfloat16", **QUIET)
+    assert status["state"] == "finished"
+    assert read_json(run / "config.json")["precision"] == "mixed_bfloat16"
+    assert train(run, resume=True, iterations=6, **QUIET)["iteration"] == 6
+    assert read_json(run / "config.json")["precision"] == "mixed_bfloat16"
+    command = reproduce_command(training_summary(run, 6), "runs/bf16")
+    assert command.endswith("--precision mixed_bfloat16")
+    generator, p, _ = load_generator(run / "exports" / "export-000005")
+    assert {layer.compute_dtype for layer in generator.layers} == {"float32"}
+    sample = np.load(run / "samples" / "iter-000005.npz")  # made by the bfloat16 generator
+    rolls = np.stack(
+        [to_roll(Voices.from_pitches(w), p.low, p.n_pitches) for w in sample["melody"]]
+    )
+    cond = np.take_along_axis(rolls, sample["voice"][:, None, None, None], axis=-1)
+    z = np.asarray(tf.random.stateless_truncated_normal((len(cond), *p.z_shape), seed=[7, 7]))
+    again = np.asarray(generator([cond, z, sample["voice"]], training=False))
+    np.testing.assert_allclose(again, sample["roll"].astype(np.float32), atol=0.1)  # 1.6 at 10
+    with pytest.raises(ValueError, match="precision 'float16'"):
+        train(tmp_path / "f16", preset="tiny", iterations=1, precision="float16", **QUIET)
+
+
 def test_preset_overrides_reach_a_new_runs_config_and_never_a_resumed_one(tmp_path):
     from bachgan.train import Run
 
@@ -267,6 +297,7 @@ def test_a_resume_refuses_settings_that_differ_from_the_runs_and_accepts_equal_o
         ("seed", 0, "--seed 0 (the run's: 5)"),
         ("data", "jsb.json", "--data jsb.json (the run's: music21)"),
         ("jit", True, "--jit (the run's: --no-jit)"),
+        ("precision", "mixed_bfloat16", "--precision mixed_bfloat16 (the run's: float32)"),
         ("strategy", "mirrored", "--strategy mirrored (the run's: default)"),
         ("condition_voices", (0, 3), "--condition-voices soprano,bass (the run's: bass)"),
     ]:
