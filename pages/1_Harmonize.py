@@ -7,6 +7,7 @@ import random
 import streamlit as st
 
 import app_state as app
+from bachgan.data import chorale_title
 from bachgan.melody import (
     BUILTIN_TUNES,
     LIMITS,
@@ -136,14 +137,17 @@ def melody_input(voice: int):
         "Chorale",
         list(by_name),
         key="h_chorale",
-        format_func=lambda n: f"{n} ({by_name[n].key})" if by_name[n].key else n,
+        format_func=lambda n: (
+            f"{chorale_title(n)} ({by_name[n].key})" if by_name[n].key else chorale_title(n)
+        ),
         help="Chorales held out from training: the model has never seen them. The voice "
         "chosen on the right is taken as the melody; compare the result with Bach's own.",
     )
     steps = min(by_name[chosen].voices.steps, LIMITS["max_bars"] * STEPS_PER_BAR)
     bach = by_name[chosen].voices.slice(0, steps)
-    report = ImportReport([f"took the {name} of {chosen}"])
-    return bach.voice(voice), report, f"{chosen} ({name})", bach
+    title = chorale_title(chosen)
+    report = ImportReport([f"took the {name} of {title}"])
+    return bach.voice(voice), report, f"{title} ({name})", bach
 
 
 def harmonize(choice: str, melody, voice: int, seed: int, truncation: float):

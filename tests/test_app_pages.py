@@ -133,6 +133,19 @@ def test_bad_text_melody_shows_an_error_and_the_page_keeps_working():
     assert not at.error and at.get("audio")
 
 
+def test_a_bach_chorale_is_listed_by_title_and_harmonized(corpus):
+    at = app("pages/1_Harmonize.py").run()
+    at.radio(key="h_source").set_value("bach").run()
+    chorales = at.selectbox(key="h_chorale")
+    assert "BWV 347 — Ich dank’ dir, lieber Herre (A major)" in chorales.options
+    assert "BWV 178.7 (a minor)" in chorales.options  # no title known: the number alone
+    chorales.set_value("bwv347").run()
+    at.button(key="h_go").click().run()
+    no_exception(at)
+    assert at.get("audio") and not at.error
+    assert at.subheader[0].value.startswith("BWV 347 — Ich dank’ dir, lieber Herre (soprano)")
+
+
 def test_upload_a_midi_file_pick_a_track_and_harmonize():
     from bachgan.melody import builtin_tune
     from bachgan.midi import to_midi_bytes
