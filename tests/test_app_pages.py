@@ -105,6 +105,21 @@ def test_a_piece_too_long_for_the_player_says_so_and_keeps_its_downloads():
     assert at.get("audio")
 
 
+def test_a_player_reads_the_length_of_its_midi_once_not_on_every_rerun(monkeypatch):
+    from bachgan import midi
+
+    calls = []
+    real = midi.duration_s
+    monkeypatch.setattr(midi, "duration_s", lambda data: calls.append(data) or real(data))
+    at = app("pages/1_Harmonize.py").run()
+    at.button(key="h_go").click().run()
+    assert at.get("audio")
+    before = len(calls)  # 0 when an earlier test played the same piece
+    at.run().run()
+    no_exception(at)
+    assert at.get("audio") and len(calls) == before
+
+
 def test_new_variation_changes_the_seed_and_keeps_a_result():
     at = app("pages/1_Harmonize.py").run()
     at.button(key="h_go").click().run()
