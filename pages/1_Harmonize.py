@@ -213,7 +213,11 @@ def show_result(result, report: ImportReport, label: str, seed: int, model: str,
     midi = to_midi_bytes(v, tempo, programs=programs)
     with st.spinner("Rendering audio…"):
         app.audio_player(midi)  # first: the sound is what the click is for
-    with st.expander("Sound: tempo and instruments", expanded=False):
+    # A form: a tempo set with the arrow keys, one step a press, is rendered once, on Apply.
+    with (
+        st.expander("Sound: tempo and instruments", expanded=False),
+        st.form("h_sound", border=False),
+    ):
         st.slider(
             "Tempo (quarter notes per minute)",
             int(LIMITS["min_tempo_bpm"]),  # every tempo a file may have
@@ -230,6 +234,7 @@ def show_result(result, report: ImportReport, label: str, seed: int, model: str,
                 key=f"h_inst_{i}",
                 help=f"The General MIDI instrument that plays the {VOICE_NAMES[i]}.",
             )
+        st.form_submit_button("Apply", help="Play and write the result with these settings.")
 
     roll_tab, score_tab = st.tabs(["🎹 Pianoroll", "🎼 Score"], key="h_view", on_change="rerun")
     if roll_tab.open:  # only the tab in view is drawn

@@ -120,6 +120,20 @@ def test_a_player_reads_the_length_of_its_midi_once_not_on_every_rerun(monkeypat
     assert at.get("audio") and len(calls) == before
 
 
+def test_sound_settings_apply_together_not_at_each_step_of_the_tempo_slider():
+    at = app("pages/1_Harmonize.py").run()
+    at.button(key="h_go").click().run()
+    at.slider(key="h_tempo").set_value(81).run()  # one arrow key press: nothing is rendered
+    assert at.session_state["h_tempo"] == 80 and at.session_state["h_melody"]["tempo"] == 80
+    at.slider(key="h_tempo").set_value(90)
+    at.selectbox(key="h_inst_3").select("Church Organ")
+    (apply,) = at.form_submit_button
+    apply.click().run()
+    no_exception(at)
+    assert at.session_state["h_tempo"] == 90 and at.session_state["h_melody"]["tempo"] == 90
+    assert at.session_state["h_inst_3"] == "Church Organ" and at.get("audio")
+
+
 def test_new_variation_changes_the_seed_and_keeps_a_result():
     at = app("pages/1_Harmonize.py").run()
     at.button(key="h_go").click().run()
@@ -180,7 +194,8 @@ def test_upload_a_midi_file_pick_a_track_and_harmonize():
     assert at.slider(key="h_tempo").value == 80
     at.radio(key="h_source").set_value("upload").run()  # and comes back with it
     assert at.slider(key="h_tempo").value == 96
-    at.slider(key="h_tempo").set_value(120).run()  # until the user sets another
+    at.slider(key="h_tempo").set_value(120)  # until the user sets another
+    at.form_submit_button[0].click().run()
     assert at.slider(key="h_tempo").value == 120 and not at.error
     at.radio(key="h_source").set_value("tune").run()
     assert at.slider(key="h_tempo").value == 120  # which stays
