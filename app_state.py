@@ -392,12 +392,19 @@ def full_quality_wav(midi: bytes) -> bytes:
     return _rendered(midi, False)[0]
 
 
+@st.cache_data(max_entries=256, show_spinner=False)
+def _seconds(midi: bytes) -> float:
+    """How long a MIDI file plays, read once per file rather than on every rerun of each
+    player (parsing ten bars takes a few milliseconds; the lookup, a few microseconds)."""
+    from bachgan.midi import duration_s
+
+    return duration_s(midi)
+
+
 def audio_player(midi: bytes) -> None:
     """st.audio of the rendered MIDI, with a note when the fallback synthesizer was used;
     a piece longer than MAX_PLAYER_SECONDS gets a note instead of a player."""
-    from bachgan.midi import duration_s
-
-    seconds = duration_s(midi)
+    seconds = _seconds(midi)
     if seconds > MAX_PLAYER_SECONDS:
         st.info(
             f"🔈 This piece lasts {seconds / 60:.0f} minutes, longer than the "

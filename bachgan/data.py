@@ -12,6 +12,7 @@ on multiples of 16 steps, then every 32-step window with a given hop.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -60,6 +61,30 @@ def split_of(name: str) -> str:
     """Deterministic split by chorale id: about 80/10/10, stable on any machine."""
     h = int(hashlib.sha1(name.encode()).hexdigest(), 16) % 10
     return "test" if h == 0 else "valid" if h == 1 else "train"
+
+
+@functools.cache
+def _titles() -> dict[str, str]:
+    """BWV number -> title, from the Riemenschneider list music21's chorale Iterator titles
+    its scores with (read once; no score is parsed). Where one setting is listed with several
+    texts, the first is kept."""
+    from music21.corpus.chorales import ChoraleListRKBWV
+
+    listed = ChoraleListRKBWV().byRiemenschneider
+    titles: dict[str, str] = {}
+    for number in sorted(listed):
+        titles.setdefault(str(listed[number]["bwv"]), listed[number]["title"])
+    return titles
+
+
+def chorale_title(name: str) -> str:
+    """How people know a chorale: 'BWV 269 — Aus meines Herzens Grunde' for 'bwv269', the
+    BWV number alone where music21 knows no title, other ids as they are."""
+    if not name.startswith("bwv"):
+        return name
+    number = name.removeprefix("bwv").removesuffix(".krn")  # a Humdrum copy, same chorale
+    title = _titles().get(number)
+    return f"BWV {number} — {title}" if title else f"BWV {number}"
 
 
 def parse_chorale(path: str) -> tuple[str, Chorale | None, str]:

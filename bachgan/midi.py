@@ -10,13 +10,14 @@ so the app can show the chorale as sheet music.
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Mapping, Sequence
 
 import mido
 import numpy as np
 import pretty_midi
 
-from bachgan.melody import note_steps, read_midi, top_line
+from bachgan.melody import MelodyError, note_steps, top_line
 from bachgan.voices import STEPS_PER_BAR, STEPS_PER_BEAT, VOICE_NAMES, Voices
 
 # A few General MIDI programs that suit chorales (program numbers count from 0).
@@ -99,11 +100,19 @@ def voices_from_midi_bytes(data: bytes, steps: int | None = None) -> Voices:
     Instruments sharing a name share a voice, its top line; unnamed ones come last.
 
     Notes snap to 16ths on the file's own tick grid; the length is `steps`, or the last note's
-    end rounded up to a whole bar. Bad input raises `MelodyError`.
+    end rounded up to a whole bar. Bytes that are no MIDI file raise `MelodyError`.
+
+    Not for uploads: like `duration_s` it skips `read_midi`'s limits, so that the file is
+    parsed once, by mido, whose tracks keep the names of silent voices too.
     """
-    pm = read_midi(data)
-    tracks = mido.MidiFile(file=io.BytesIO(data)).tracks  # read_midi has checked the bytes
-    playing = [t.name for t in tracks if t.name and any(not msg.is_meta for msg in t)]
+    try:
+        mf = mido.MidiFile(file=io.BytesIO(data))
+        playing = [t.name for t in mf.tracks if t.name and any(not msg.is_meta for msg in t)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # as read_midi: pretty_midi's remarks on odd files
+            pm = pretty_midi.PrettyMIDI(mido_object=mf)
+    except Exception as e:  # mido raises many kinds (EOFError, KeyError, OSError, ...)
+        raise MelodyError(f"Not a MIDI file BachGAN can read ({str(e) or type(e).__name__})") from e
     names = list(dict.fromkeys(playing + [inst.name for inst in pm.instruments]))
     parts = [[] for _ in names]
     for inst in pm.instruments:

@@ -7,6 +7,7 @@ import random
 import streamlit as st
 
 import app_state as app
+from bachgan.data import chorale_title
 from bachgan.melody import (
     BUILTIN_TUNES,
     LIMITS,
@@ -136,14 +137,17 @@ def melody_input(voice: int):
         "Chorale",
         list(by_name),
         key="h_chorale",
-        format_func=lambda n: f"{n} ({by_name[n].key})" if by_name[n].key else n,
+        format_func=lambda n: (
+            f"{chorale_title(n)} ({by_name[n].key})" if by_name[n].key else chorale_title(n)
+        ),
         help="Chorales held out from training: the model has never seen them. The voice "
         "chosen on the right is taken as the melody; compare the result with Bach's own.",
     )
     steps = min(by_name[chosen].voices.steps, LIMITS["max_bars"] * STEPS_PER_BAR)
     bach = by_name[chosen].voices.slice(0, steps)
-    report = ImportReport([f"took the {name} of {chosen}"])
-    return bach.voice(voice), report, f"{chosen} ({name})", bach
+    title = chorale_title(chosen)
+    report = ImportReport([f"took the {name} of {title}"])
+    return bach.voice(voice), report, f"{title} ({name})", bach
 
 
 def harmonize(choice: str, melody, voice: int, seed: int, truncation: float):
@@ -209,7 +213,11 @@ def show_result(result, report: ImportReport, label: str, seed: int, model: str,
     midi = to_midi_bytes(v, tempo, programs=programs)
     with st.spinner("Rendering audio…"):
         app.audio_player(midi)  # first: the sound is what the click is for
-    with st.expander("Sound: tempo and instruments", expanded=False):
+    # A form: a tempo set with the arrow keys, one step a press, is rendered once, on Apply.
+    with (
+        st.expander("Sound: tempo and instruments", expanded=False),
+        st.form("h_sound", border=False),
+    ):
         st.slider(
             "Tempo (quarter notes per minute)",
             int(LIMITS["min_tempo_bpm"]),  # every tempo a file may have
@@ -226,6 +234,7 @@ def show_result(result, report: ImportReport, label: str, seed: int, model: str,
                 key=f"h_inst_{i}",
                 help=f"The General MIDI instrument that plays the {VOICE_NAMES[i]}.",
             )
+        st.form_submit_button("Apply", help="Play and write the result with these settings.")
 
     roll_tab, score_tab = st.tabs(["🎹 Pianoroll", "🎼 Score"], key="h_view", on_change="rerun")
     if roll_tab.open:  # only the tab in view is drawn

@@ -105,6 +105,35 @@ def test_a_piece_too_long_for_the_player_says_so_and_keeps_its_downloads():
     assert at.get("audio")
 
 
+def test_a_player_reads_the_length_of_its_midi_once_not_on_every_rerun(monkeypatch):
+    from bachgan import midi
+
+    calls = []
+    real = midi.duration_s
+    monkeypatch.setattr(midi, "duration_s", lambda data: calls.append(data) or real(data))
+    at = app("pages/1_Harmonize.py").run()
+    at.button(key="h_go").click().run()
+    assert at.get("audio")
+    before = len(calls)  # 0 when an earlier test played the same piece
+    at.run().run()
+    no_exception(at)
+    assert at.get("audio") and len(calls) == before
+
+
+def test_sound_settings_apply_together_not_at_each_step_of_the_tempo_slider():
+    at = app("pages/1_Harmonize.py").run()
+    at.button(key="h_go").click().run()
+    at.slider(key="h_tempo").set_value(81).run()  # one arrow key press: nothing is rendered
+    assert at.session_state["h_tempo"] == 80 and at.session_state["h_melody"]["tempo"] == 80
+    at.slider(key="h_tempo").set_value(90)
+    at.selectbox(key="h_inst_3").select("Church Organ")
+    (apply,) = at.form_submit_button
+    apply.click().run()
+    no_exception(at)
+    assert at.session_state["h_tempo"] == 90 and at.session_state["h_melody"]["tempo"] == 90
+    assert at.session_state["h_inst_3"] == "Church Organ" and at.get("audio")
+
+
 def test_new_variation_changes_the_seed_and_keeps_a_result():
     at = app("pages/1_Harmonize.py").run()
     at.button(key="h_go").click().run()
@@ -133,6 +162,19 @@ def test_bad_text_melody_shows_an_error_and_the_page_keeps_working():
     assert not at.error and at.get("audio")
 
 
+def test_a_bach_chorale_is_listed_by_title_and_harmonized(corpus):
+    at = app("pages/1_Harmonize.py").run()
+    at.radio(key="h_source").set_value("bach").run()
+    chorales = at.selectbox(key="h_chorale")
+    assert "BWV 347 — Ich dank’ dir, lieber Herre (A major)" in chorales.options
+    assert "BWV 178.7 (a minor)" in chorales.options  # no title known: the number alone
+    chorales.set_value("bwv347").run()
+    at.button(key="h_go").click().run()
+    no_exception(at)
+    assert at.get("audio") and not at.error
+    assert at.subheader[0].value.startswith("BWV 347 — Ich dank’ dir, lieber Herre (soprano)")
+
+
 def test_upload_a_midi_file_pick_a_track_and_harmonize():
     from bachgan.melody import builtin_tune
     from bachgan.midi import to_midi_bytes
@@ -152,7 +194,8 @@ def test_upload_a_midi_file_pick_a_track_and_harmonize():
     assert at.slider(key="h_tempo").value == 80
     at.radio(key="h_source").set_value("upload").run()  # and comes back with it
     assert at.slider(key="h_tempo").value == 96
-    at.slider(key="h_tempo").set_value(120).run()  # until the user sets another
+    at.slider(key="h_tempo").set_value(120)  # until the user sets another
+    at.form_submit_button[0].click().run()
     assert at.slider(key="h_tempo").value == 120 and not at.error
     at.radio(key="h_source").set_value("tune").run()
     assert at.slider(key="h_tempo").value == 120  # which stays

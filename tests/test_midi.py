@@ -60,6 +60,21 @@ def test_silent_voices_read_back_as_silent_columns_in_place(sounding):
     assert voices_from_midi_bytes(to_midi_bytes(v), steps=v.steps) == v
 
 
+def test_reading_voices_back_parses_the_file_once(monkeypatch):
+    v = chorale()
+    data = to_midi_bytes(v)
+    made = []
+
+    class Counted(mido.MidiFile):
+        def __init__(self, *args, **kwargs):
+            made.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(mido, "MidiFile", Counted)
+    assert voices_from_midi_bytes(data, steps=v.steps) == v
+    assert len(made) == 1
+
+
 def test_voices_are_told_apart_by_track_name():
     v = chorale()
     two = Voices(v.pitches[:, :2], v.onsets[:, :2])
