@@ -25,7 +25,7 @@ import numpy as np
 
 from bachgan.voices import SILENT, STEPS_PER_BAR, WINDOW_STEPS, Voices
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: one id per chorale, whatever its file format
 BAR_STEPS_OK = {"4/4", "2/2"}  # meters whose bar is 16 sixteenths
 
 
@@ -91,7 +91,7 @@ def parse_chorale(path: str) -> tuple[str, Chorale | None, str]:
     """Parse one corpus file -> (name, chorale or None, reason skipped)."""
     from music21 import chord, converter
 
-    name = Path(path).name.split(".mxl")[0].split(".xml")[0]
+    name = Path(path).stem  # 'bwv10.7.mxl' and a Humdrum copy 'bwv281.krn' alike: the id
     try:
         score = converter.parse(path)
     except Exception as err:  # a broken corpus file is skipped, not fatal
@@ -192,7 +192,10 @@ def load_music21(rebuild: bool = False, workers: int | None = None, progress=Non
             pass  # missing, corrupt or older format: rebuild below
     from music21 import corpus as m21corpus
 
-    files = sorted(str(p) for p in m21corpus.getComposer("bach"))
+    # The same chorale in two formats (bwv277, bwv281, bwv366 as .mxl and .krn) has one id, so
+    # the split keeps it on one side; the MusicXML copy is read and the other skipped.
+    by_id = lambda p: (Path(p).stem, Path(p).suffix != ".mxl", p)  # noqa: E731
+    files = sorted((str(p) for p in m21corpus.getComposer("bach")), key=by_id)
     splits: dict[str, list[Chorale]] = {"train": [], "valid": [], "test": []}
     skipped: dict[str, str] = {}
     seen: set[str] = set()
@@ -203,7 +206,7 @@ def load_music21(rebuild: bool = False, workers: int | None = None, progress=Non
             if ch is None:
                 skipped[name] = why
             elif name in seen:
-                skipped[name] = "duplicate file name"
+                skipped[f"{name} ({Path(files[i]).suffix})"] = "another copy of a chorale read"
             else:
                 seen.add(name)
                 splits[split_of(name)].append(ch)
