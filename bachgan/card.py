@@ -66,6 +66,16 @@ def reproduce_command(t: dict, run_dir: str) -> str:
     return cmd
 
 
+def _overlap_note(result: dict) -> str:
+    """Whether the run trained on any chorale the evaluation holds out (checked, not assumed)."""
+    if "test_chorales_trained_on" not in result:
+        return ""
+    seen = result["test_chorales_trained_on"]
+    if not seen:
+        return "None of these chorales is in the run's training split."
+    return f"The run trained on {len(seen)} of them ({', '.join(seen)}): their figures flatter it."
+
+
 def _reason(why: str) -> str:
     return (
         "meter not 16 sixteenths a bar"
@@ -125,6 +135,10 @@ def ship(
         result["ablation"] = ablation(harmonizer, **few)
         result["latent_locality"] = latent_locality(harmonizer, n=min(max_windows or 60, 60))
         result["training"] = summary
+        trained_on = set(
+            (read_json(run_dir / "config.json", {}).get("split") or {}).get("train", [])
+        )
+        result["test_chorales_trained_on"] = sorted(set(result["test_chorales"]) & trained_on)
         result["shipped_as"] = dest.name
         result["compared"] = []
         for other, h in zip(map(Path, compare), others):
@@ -197,8 +211,9 @@ voice — or any three voices around any one of soprano, alto, tenor or bass.
 
 ## Quality (`python -m bachgan evaluate --checkpoint checkpoints/{name}`)
 Held-out melodies: every voice the model accepts from {result["windows"]} two-bar windows of
-the test chorales, plus the built-in tunes ({", ".join(result["tunes"])}); default clean-up;
-metrics on the three generated voices; mean over condition voices.
+the {len(result.get("test_chorales", [])) or "held-out"} test chorales, plus the built-in tunes
+({", ".join(result["tunes"])}); default clean-up; metrics on the three generated voices; mean
+over condition voices. {_overlap_note(result)}
 
 {metrics.headline_table(main)}
 

@@ -29,6 +29,14 @@ def _test_windows():
     return corpus.windows("test")
 
 
+@lru_cache(maxsize=1)
+def test_chorales() -> tuple[str, ...]:
+    """The ids of the held-out test chorales the windows come from."""
+    from bachgan.data import load_corpus
+
+    return tuple(load_corpus().split_names()["test"])
+
+
 @lru_cache(maxsize=8)
 def bach_reference(voices: tuple[int, ...] = (1, 2, 3)) -> dict:
     """Bach's own figures on the held-out test chorales (2-bar windows, hop one bar)."""
@@ -91,6 +99,7 @@ def evaluate(harmonizer, max_windows: int | None = None, seed: int = 0, progress
             "preset": harmonizer.preset.name,
         },
         "windows": len(test),
+        "test_chorales": list(test_chorales()),
         "tunes": list(BUILTIN_TUNES),
         "seed": seed,
         "rows": rows,

@@ -35,6 +35,32 @@ def test_ship_copies_evaluates_and_writes_the_card_with_a_comparison(tiny_export
     )
 
 
+def test_the_card_checks_that_the_run_never_trained_on_a_test_chorale(tiny_export, tmp_path):
+    """The card says whether the evaluation's held-out chorales were in the run's training
+    split, from the run's own config; a run whose split took a test chorale is named."""
+    import shutil
+
+    ship(tiny_export, tmp_path / "clean", max_windows=2, log=lambda *a: None)
+    evaluation = json.loads((tmp_path / "clean" / "evaluation.json").read_text())
+    assert len(evaluation["test_chorales"]) >= 20 and evaluation["test_chorales_trained_on"] == []
+    assert (
+        "None of these chorales is in the run's training split."
+        in (tmp_path / "clean" / "MODEL_CARD.md").read_text()
+    )
+
+    leaky = tmp_path / "runs" / "leaky"
+    shutil.copytree(tiny_export, leaky)
+    config = json.loads((leaky / "config.json").read_text())
+    held = evaluation["test_chorales"][0]
+    config["split"]["train"].append(held)
+    (leaky / "config.json").write_text(json.dumps(config))
+    ship(leaky, tmp_path / "leaky", max_windows=2, log=lambda *a: None)
+    assert (
+        f"The run trained on 1 of them ({held})"
+        in (tmp_path / "leaky" / "MODEL_CARD.md").read_text()
+    )
+
+
 def _contents(folder):
     return {f.name: f.read_bytes() for f in folder.iterdir()}
 
