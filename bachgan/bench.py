@@ -102,8 +102,8 @@ def _taps_inside(size: int, k: int, stride: int = 1) -> int:
     return sum(0 <= o * stride - before + t < size for o in range(out) for t in range(k))
 
 
-def compute_peak(rounds: int = 3) -> dict:
-    """Float32 throughput of the two kernels training runs on, a large matmul and a large
+def compute_peak(rounds: int = 3, dtype: str = "float32") -> dict:
+    """Throughput in `dtype` of the two kernels training runs on, a large matmul and a large
     4x4 convolution (oneDNN's, which beats the matmul here); the better one is the
     practical peak. Only multiply-adds that read real input count.
 
@@ -113,11 +113,11 @@ def compute_peak(rounds: int = 3) -> dict:
     import tensorflow as tf
 
     n = 1536
-    a = tf.random.normal((n, n))
+    a = tf.random.normal((n, n), dtype=dtype)
     matmul = tf.function(lambda: tf.matmul(a, a))
     batch, h, w, c = 16, 32, 64, 256
-    x = tf.random.normal((batch, h, w, c))
-    k = tf.random.normal((4, 4, c, c))
+    x = tf.random.normal((batch, h, w, c), dtype=dtype)
+    k = tf.random.normal((4, 4, c, c), dtype=dtype)
     conv = tf.function(lambda: tf.nn.conv2d(x, k, 1, "SAME"))
     conv_flops = 2 * batch * _taps_inside(h, 4) * _taps_inside(w, 4) * c * c
     kinds = {
@@ -521,6 +521,8 @@ def run_bench(preset=None, iterations: int = 3, checkpoint=None, reference=None)
     if bf16_s:
         out["train_iteration_bf16_s"] = bf16_s
         out["achieved_gflops_bf16"] = round(flops["nominal_inside"] / bf16_s / 1e9, 1)
+        out["peak_bf16"] = compute_peak(dtype="bfloat16")
+        out["peak_gflops_bf16_estimate"] = out["peak_bf16"]["peak_gflops_estimate"]
         if reference:
             out["speedup_bf16"] = round(train["iteration_s"]["reference"] / bf16_s, 2)
     out["train_peak_rss_mb"] = _peak_rss_mb()
@@ -646,6 +648,14 @@ def _training_rows(r: dict, add) -> None:
             f"{r['peak_gflops_estimate']:g} GFLOP/s / {_s(r['bound_iteration_s'])}, "
             f"{_s(r['bound_iteration_s_executed'])}",
         )
+        if "peak_gflops_bf16_estimate" in r:
+            bf16_peak = r["peak_gflops_bf16_estimate"]
+            add(
+                "CPU peak in bfloat16 / BachGAN's executed step at that peak",
+                "—",
+                f"{bf16_peak:g} GFLOP/s / "
+                f"{_s(round(r['flops_per_iteration_executed'] / bf16_peak / 1e9, 2))}",
+            )
         mine = r["flops_per_iteration_executed"] / its["no_xla"] / 1e9
         theirs = r["flops_per_iteration_inside"] / its["reference"] / 1e9
         add(

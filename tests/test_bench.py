@@ -77,6 +77,9 @@ def test_bench_tiny_prints_json_with_every_key(isolated_cache):
     assert out["flops_per_iteration"] == iteration_flops(get_preset("tiny"))["nominal"]
     assert out["machine"]["cores"] >= 1 and out["machine"]["tensorflow"]
     assert out["train_iteration_jit"] in ("xla", "no_xla")
+    assert out["train_iteration_bf16_s"] > 0 and out["speedup_bf16"] > 0
+    assert out["peak_gflops_bf16_estimate"] > 0
+    assert out["training"]["loss_max_rel_diff_bf16_vs_reference"] < 0.05
     # A coarse check (a wrong sign or a missing penalty term is off by O(1)): with Adam, rounding
     # noise alone can move first-iteration losses by ~1e-3; the exact test is below, with SGD.
     assert out["training"]["loss_max_rel_diff_no_xla_vs_reference"] < 0.05
@@ -89,6 +92,8 @@ def test_bench_tiny_prints_json_with_every_key(isolated_cache):
     assert lines[0].startswith("Machine: ") and "| measure | target | measured |" in lines
     reference = next(line for line in lines if "plain tf.function reference" in line)
     assert f"{out['reference_train_iteration_s']:g} s" in reference, "figures come from the JSON"
+    bf16 = next(line for line in lines if "mixed bfloat16 (`--precision" in line)
+    assert f"{out['train_iteration_bf16_s']:g} s ({out['speedup_bf16']:g}x" in bf16
 
 
 def test_bench_app_reports_a_missing_model(tmp_path):
