@@ -196,8 +196,8 @@ voice — or any three voices around any one of soprano, alto, tenor or bass.
 ## Training
 - Data: {t["data"]} — Bach's four-part chorales from the music21 corpus, 16th-note grid,
   every 2-bar window with a hop of one bar, transposed on the fly by
-  {p.get("transpose")} semitones. Chorales: {t["split_sizes"]} (split by chorale id hash, see
-  `bachgan.data.split_of`). Skipped: {t["skipped"]}.
+  {p.get("transpose")} semitones. Chorales in the run's split: {t["split_sizes"]} (by
+  chorale id hash, see `bachgan.data.split_of`). Skipped: {t["skipped"]}.
 - Preset `{p.get("name")}`: {p.get("n_pitches")} pitch rows from MIDI {p.get("low")},
   filters {p.get("filters")}, z {p.get("z_channels")} channels, batch {p.get("batch_size")},
   condition voices {p.get("condition_voices")}, {p.get("critic_steps")} critic steps per

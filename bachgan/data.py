@@ -82,7 +82,7 @@ def chorale_title(name: str) -> str:
     BWV number alone where music21 knows no title, other ids as they are."""
     if not name.startswith("bwv"):
         return name
-    number = name.removeprefix("bwv").removesuffix(".krn")  # a Humdrum copy, same chorale
+    number = name.removeprefix("bwv")
     title = _titles().get(number)
     return f"BWV {number} — {title}" if title else f"BWV {number}"
 
@@ -203,10 +203,12 @@ def load_music21(rebuild: bool = False, workers: int | None = None, progress=Non
         for i, (name, ch, why) in enumerate(pool.map(parse_chorale, files, chunksize=8)):
             if progress:
                 progress(i + 1, len(files))
+            suffix = Path(files[i]).suffix
+            label = name if suffix == ".mxl" else f"{name} ({suffix})"  # one entry per file
             if ch is None:
-                skipped[name] = why
+                skipped[label] = why
             elif name in seen:
-                skipped[f"{name} ({Path(files[i]).suffix})"] = "another copy of a chorale read"
+                skipped[label] = "another copy of a chorale read"
             else:
                 seen.add(name)
                 splits[split_of(name)].append(ch)

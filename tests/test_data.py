@@ -47,7 +47,7 @@ def test_pickup_aligns_bar_lines(corpus):
 def test_chorales_are_named_by_bwv_and_title_from_music21():
     assert data.chorale_title("bwv269") == "BWV 269 — Aus meines Herzens Grunde"
     assert data.chorale_title("bwv248.12-2") == "BWV 248.12-2 — Ermuntre dich, mein schwacher Geist"
-    assert data.chorale_title("bwv281.krn") == "BWV 281 — Christus, der ist mein Leben"
+    assert data.chorale_title("bwv281") == "BWV 281 — Christus, der ist mein Leben"
     assert data.chorale_title("bwv1.6") == "BWV 1.6"  # music21 lists no title for it
     assert data.chorale_title("jsb-test-3") == "jsb-test-3"
 
