@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bachgan.presets import PRECISIONS
 from bachgan.runs_io import atomic_write_json, complete_dirs, read_json, read_jsonl
 from bachgan.train import STATUS_TIME, TrainingBusy, lock_path, trained_seconds
 from bachgan.train import now as train_now
@@ -79,6 +80,22 @@ def preset_help(preset: str) -> str:
         f"{PRESET_HELP[preset]} On the project's 2-core CPU a training step took "
         f"{seconds:.2g} s (benchmarks/{preset}.json); samples and checkpoints add to that."
     )
+
+
+def native_bfloat16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16): only there is
+    `train --precision mixed_bfloat16` faster; elsewhere it is much slower. Reads the flags
+    of /proc/cpuinfo (Linux), or of `cpuinfo` when given; False when there are none."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:
+            return False
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":  # every core lists the same flags: the first will do
+            return bool({"avx512_bf16", "amx_bf16"} & set(value.split()))
+    return False
 
 
 class RunError(Exception):
@@ -283,6 +300,7 @@ class RunInfo:
     has_config: bool = False
     eta_seconds: float | None = None
     budget_minutes: float | None = None  # `train --minutes`: stops at this much training time
+    precision: str = "float32"  # `train --precision`, from config.json
     mtime: float = 0.0
 
     @property
@@ -462,6 +480,7 @@ def run_info(name) -> RunInfo:
         has_export=bool(complete_dirs(path / "exports", "export")),
         has_checkpoint=bool(complete_dirs(path / "checkpoints", "ckpt")),
         has_config=bool(config),
+        precision=str(config.get("precision") or "float32"),
         mtime=_mtime(path),
     )
     budget = config.get("minutes")
@@ -665,6 +684,7 @@ class TrainRequest:
     seed: int = 0
     condition_voices: tuple[str, ...] | None = None  # None: the preset's own
     name: str | None = None  # None: <preset>-<date>-<time>
+    precision: str = "float32"  # or "mixed_bfloat16": faster only where native_bfloat16()
 
     def validate(self) -> TrainRequest:
         """A checked copy (name filled in); raises TrainRequestError listing every problem."""
@@ -688,6 +708,8 @@ class TrainRequest:
                 )
             else:
                 voices = tuple(v for v in VOICE_NAMES if v in voices)  # SATB order, no repeats
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision must be one of {', '.join(PRECISIONS)}")
         name = self.name or _auto_name(self.preset if self.preset in MAX_ITERATIONS else "run")
         try:
             path = resolve_run(name, must_exist=False)
@@ -697,7 +719,9 @@ class TrainRequest:
             problems.append(str(err))
         if problems:
             raise TrainRequestError(problems)
-        return TrainRequest(self.preset, int(self.iterations), int(self.seed), voices, name)
+        return TrainRequest(
+            self.preset, int(self.iterations), int(self.seed), voices, name, self.precision
+        )
 
     def args(self) -> list[str]:
         """CLI arguments after `train --run-dir DIR` (call on a validated request)."""
@@ -705,6 +729,8 @@ class TrainRequest:
         out += ["--seed", str(int(self.seed))]
         if self.condition_voices:
             out += ["--condition-voices", ",".join(self.condition_voices)]
+        if self.precision != "float32":  # the default: the command stays as it always was
+            out += ["--precision", self.precision]
         return out
 
 
@@ -798,7 +824,7 @@ def resume(name, iterations: int | None = None) -> str:
         raise RunStateError(f"run {name!r} is still training")
     if not read_config(name):
         raise RunStateError(f"run {name!r} never got going (no config.json); start a new run")
-    extra = ["--resume"]
+    extra = ["--resume"]  # its own settings, precision included, come from config.json
     if iterations is not None:  # train more: a time budget the run had no longer applies
         top, lowest = MAX_ITERATIONS.get(info.preset, 20000), info.iteration + 1
         if not _is_int(iterations) or not lowest <= iterations <= top:

@@ -18,7 +18,7 @@ from bachgan.voices import VOICE_NAMES
 
 REFRESH_S = 3  # how often the live part of the page rereads a running run
 # Widget values kept when the person visits another page and comes back.
-KEPT = ["train_run", "train_preset", "train_seed", "train_name", "train_smoothing"]
+KEPT = ["train_run", "train_preset", "train_seed", "train_name", "train_smoothing", "train_bf16"]
 KEPT += [f"train_{what}_{p}" for what in ("iterations", "voices") for p in PRESETS]
 STATE_TEXT = {
     "running": "🟢 training",
@@ -88,6 +88,14 @@ def start_form(busy: str | None) -> None:
         help="Starting point of the random numbers. The same settings and seed train the same "
         "model again; another seed gives another model.",
     )
+    # Offered only where it pays: on a CPU without native bfloat16 it is much slower.
+    bf16 = runs.native_bfloat16() and st.checkbox(
+        "Faster arithmetic (bfloat16)",
+        key="train_bf16",
+        help="This CPU computes in bfloat16 natively: most layers then compute in it, which "
+        "trains about 1.4-1.6x faster. The weights, the optimizer and the saved model stay "
+        "float32. A resumed run keeps this setting.",
+    )
     name = st.text_input(
         "Run name (optional)",
         max_chars=64,
@@ -102,6 +110,7 @@ def start_form(busy: str | None) -> None:
             seed=int(seed),
             condition_voices=tuple(voices),
             name=name.strip() or None,
+            precision="mixed_bfloat16" if bf16 else "float32",
         )
         try:
             with st.spinner("Starting the training process…"):
@@ -130,6 +139,8 @@ def progress_block(info: runs.RunInfo) -> None:
             text=f"iteration {info.iteration:,} of {info.iterations:,}",
         )
     facts = [f"preset **{info.preset or '…'}**", f"device **{info.device or '…'}**"]
+    if info.precision != "float32":
+        facts.append("arithmetic **bfloat16**")
     if info.budget_minutes:
         facts.append(f"stops after **{info.budget_minutes:g} min** of training at the latest")
     if info.running:

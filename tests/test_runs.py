@@ -138,6 +138,8 @@ def test_preset_help_gives_the_benchmarked_speed():
         {"condition_voices": ("soprano", "lead")},
         {"name": "../x"},
         {"name": "a b"},
+        {"precision": "bfloat16"},
+        {"precision": None},
     ],
 )
 def test_request_validation_rejects(env, kw):
@@ -147,8 +149,8 @@ def test_request_validation_rejects(env, kw):
 
 def test_request_validation_lists_every_problem(env):
     with pytest.raises(runs.TrainRequestError) as err:
-        runs.TrainRequest("huge", 0, -1, ("lead",), "../x").validate()
-    assert len(err.value.problems) == 5
+        runs.TrainRequest("huge", 0, -1, ("lead",), "../x", "float16").validate()
+    assert len(err.value.problems) == 6
 
 
 def test_valid_request_and_its_arguments(env):
@@ -165,10 +167,43 @@ def test_valid_request_and_its_arguments(env):
         "--condition-voices",
         "soprano,bass",
     ]
+    assert "--precision" not in runs.TrainRequest("tiny", 6, precision="float32").validate().args()
+    fast = runs.TrainRequest("tiny", 6, precision="mixed_bfloat16").validate()
+    assert fast.args()[-2:] == ["--precision", "mixed_bfloat16"]
     assert runs.TrainRequest("cpu", 20000, 0, name="mine").validate().name == "mine"
     make_run(env, "mine")
     with pytest.raises(runs.TrainRequestError, match="already exists"):
         runs.TrainRequest("cpu", 10, name="mine").validate()
+
+
+CPUINFO = "processor\t: {n}\nmodel name\t: Some CPU\nflags\t\t: fpu sse2 avx2 {extra}\n\n"
+
+
+@pytest.mark.parametrize(
+    "extra, native",
+    [("avx512f avx512_bf16", True), ("amx_bf16 amx_tile", True), ("avx512f", False)],
+)
+def test_native_bfloat16_reads_the_cpu_flags(extra, native):
+    text = CPUINFO.format(n=0, extra=extra) + CPUINFO.format(n=1, extra=extra)
+    assert runs.native_bfloat16(text) is native
+
+
+def test_native_bfloat16_without_flags_is_false():
+    assert runs.native_bfloat16("") is False
+    assert runs.native_bfloat16("processor\t: 0\nFeatures\t: fp asimd bf16\n") is False
+    assert runs.native_bfloat16() in (True, False)  # this machine's own, whatever it has
+
+
+def test_a_run_shows_its_precision_and_a_resume_does_not_pass_it(env, monkeypatch):
+    old = make_run(env, "old", {"state": "stopped", "pid": None, "iteration": 10})
+    assert runs.run_info("old").precision == "float32"  # no key: runs from before it existed
+    config = json.loads((old / "config.json").read_text()) | {"precision": "mixed_bfloat16"}
+    (old / "config.json").write_text(json.dumps(config))
+    assert runs.run_info("old").precision == "mixed_bfloat16"
+    spawned = []
+    monkeypatch.setattr(runs, "_spawn", lambda run_dir, extra, fields: spawned.append(extra))
+    runs.resume("old", iterations=20)
+    assert spawned == [["--resume", "--iterations", "20", "--no-budget"]]
 
 
 # ---------------------------------------------------------------- the switch

@@ -236,6 +236,43 @@ def test_disabled_training_shows_why_and_offers_no_controls(env, monkeypatch, va
         live.wait()
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_faster_arithmetic_is_offered_only_where_the_cpu_has_it(env, monkeypatch, native):
+    monkeypatch.setattr(runs, "native_bfloat16", lambda: native)
+    at = page().run()
+    assert not at.exception
+    assert ("train_bf16" in {c.key for c in at.checkbox}) is native
+
+
+def test_a_bfloat16_run_says_so(env):
+    for name, precision in (("plain", None), ("fast", "mixed_bfloat16")):
+        d = fake_run(env, name, "finished")
+        config = json.loads((d / "config.json").read_text()) | {"precision": precision}
+        (d / "config.json").write_text(json.dumps(config))
+        at = page()
+        at.query_params["run"] = name
+        at.run()
+        assert not at.exception
+        assert ("arithmetic **bfloat16**" in texts(at.markdown)) is (precision is not None)
+
+
+@pytest.mark.slow
+def test_page_starts_a_bfloat16_run(env, monkeypatch):
+    monkeypatch.setattr(runs, "native_bfloat16", lambda: True)
+    at = page().run()
+    at.selectbox(key="train_preset").set_value("tiny").run()
+    at.number_input(key="train_iterations_tiny").set_value(2)
+    at.checkbox(key="train_bf16").check()
+    at.text_input(key="train_name").set_value("fast")
+    at.button(key="train_start").click().run()
+    assert not at.exception, at.exception
+    info = runs.wait("fast", timeout=180)
+    assert info.state == "finished", runs.log_tail("fast")
+    assert runs.read_config("fast")["precision"] == "mixed_bfloat16"
+    at.run()
+    assert "arithmetic **bfloat16**" in texts(at.markdown)
+
+
 @pytest.mark.slow
 def test_page_starts_watches_and_stops_a_run(env):
     at = page().run()
