@@ -82,6 +82,25 @@ def preset_help(preset: str) -> str:
     )
 
 
+def bfloat16_help() -> str:
+    """What the Train page says about bfloat16, with the speed-ups `bench` measured on the
+    project's CPU (benchmarks/P.json) where there are some."""
+    text = (
+        "This CPU computes in bfloat16 natively: most layers then compute in it, which trains "
+        "faster. The weights, the optimizer and the saved model stay float32. A resumed run "
+        "keeps this setting."
+    )
+    gains = []
+    for preset in PRESET_HELP:
+        found = read_json(PROJECT_ROOT / "benchmarks" / f"{preset}.json", {})
+        plain, bf16 = (found.get(k) for k in ("train_iteration_s", "train_iteration_bf16_s"))
+        if found.get("train_preset") == preset and plain and bf16:
+            gains.append(f"{plain / bf16:.1f}x at {preset}")
+    if gains:
+        text += f" Measured on the project's 2-core CPU: {', '.join(gains)} (benchmarks/)."
+    return text
+
+
 def native_bfloat16(cpuinfo: str | None = None) -> bool:
     """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16): only there is
     `train --precision mixed_bfloat16` faster; elsewhere it is much slower. Reads the flags

@@ -92,9 +92,7 @@ def start_form(busy: str | None) -> None:
     bf16 = runs.native_bfloat16() and st.checkbox(
         "Faster arithmetic (bfloat16)",
         key="train_bf16",
-        help="This CPU computes in bfloat16 natively: most layers then compute in it, which "
-        "trains about 1.4-1.6x faster. The weights, the optimizer and the saved model stay "
-        "float32. A resumed run keeps this setting.",
+        help=runs.bfloat16_help(),
     )
     name = st.text_input(
         "Run name (optional)",

@@ -113,6 +113,18 @@ def test_every_preset_has_bounds_and_help():
     assert set(runs.PRESET_LABEL) == set(PRESETS)
 
 
+def test_bfloat16_help_gives_the_benchmarked_speed_ups(tmp_path, monkeypatch):
+    """The checkbox's help quotes `bench` results, never a typed-in figure."""
+    (tmp_path / "benchmarks").mkdir()
+    monkeypatch.setattr(runs, "PROJECT_ROOT", tmp_path)
+    assert "Measured" not in runs.bfloat16_help()
+    result = {"train_preset": "mid", "train_iteration_s": 1.0, "train_iteration_bf16_s": 0.7}
+    (tmp_path / "benchmarks" / "mid.json").write_text(json.dumps(result))
+    assert "Measured on the project's 2-core CPU: 1.4x at mid (benchmarks/)." in (
+        runs.bfloat16_help()
+    )
+
+
 def test_preset_help_gives_the_benchmarked_speed():
     seed = json.loads((runs.PROJECT_ROOT / "benchmarks" / "seed.json").read_text())
     assert f"took {seed['train_iteration_s']:.2g} s " in runs.preset_help("seed")
