@@ -441,3 +441,36 @@ def test_a_command_line_names_its_own_run_dir_only(tmp_path):
     assert runs._mentions_dir(os.getpid(), ["-c", f"train('{run}')"], run)
     assert not runs._mentions_dir(os.getpid(), ["--run-dir", str(tmp_path / "cpu-a2")], run)
     assert not runs._mentions_dir(os.getpid(), ["--run-dir", f"{run}.old"], run)
+
+
+def test_compare_runs_script_averages_each_runs_logged_metrics(tmp_path):
+    """scripts/compare_runs.py (the README's float32 vs bfloat16 comparison): the mean and
+    spread of each metric over the iterations both runs logged in the range."""
+    import subprocess
+    import sys
+
+    from bachgan.metrics import TARGETS
+
+    for name, chord, precision in (("a", [0.9, 0.8, 0.5], None), ("b", [0.7, 0.7, 0.1], "x")):
+        run = tmp_path / name
+        run.mkdir()
+        config = {"preset": {"name": "mid"}, "seed": 0}
+        if precision:
+            config["precision"] = precision
+        (run / "config.json").write_text(json.dumps(config))
+        rows = [
+            {"iteration": i, **{f"music/{k}": 0.0 for k in TARGETS}, "music/chord_tone_rate": c}
+            for i, c in zip((50, 100, 150), chord)
+        ] + [{"iteration": 151, "critic_loss": 1.0}]
+        (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    script = runs.PROJECT_ROOT / "scripts" / "compare_runs.py"
+    args = [sys.executable, str(script), str(tmp_path / "a"), str(tmp_path / "b")]
+    out = subprocess.run([*args, "--end", "100"], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout)
+    assert result["iterations"] == [50, 100] and result["points"] == 2
+    chord = result["metrics"]["chord_tone_rate"]
+    assert chord[str(tmp_path / "a")] == {"mean": 0.85, "sd": 0.05}
+    assert chord[str(tmp_path / "b")] == {"mean": 0.7, "sd": 0.0}
+    assert result["runs"][str(tmp_path / "a")]["precision"] == "float32"
+    empty = subprocess.run([*args, "--start", "200"], capture_output=True, text=True)
+    assert empty.returncode == 2 and "no logged iteration" in empty.stderr
