@@ -31,6 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bachgan.cpu import info as cpuinfo
+from bachgan.cpu import native_bfloat16
+
 # ---------------------------------------------------------------- machine
 
 
@@ -48,25 +51,18 @@ def machine() -> dict:
         "gpus": len(tf.config.list_physical_devices("GPU")),
         "load_average_1min": round(os.getloadavg()[0], 2),
     }
-    flags: set[str] = set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            key = key.strip()
-            if key == "model name":
-                info["cpu"] = value.strip()
-            elif key == "cpu MHz":
-                info["mhz"] = float(value)
-            elif key == "flags":
-                flags = set(value.split())
-    except OSError:
-        pass
+    cpu = cpuinfo()
+    info["cpu"] = cpu["name"] or info["cpu"]
+    if cpu["mhz"]:
+        info["mhz"] = cpu["mhz"]
     try:  # the maximum clock, when the kernel exposes it (not under most hypervisors)
         khz = Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq").read_text()
         info["mhz"] = int(khz) / 1000
     except (OSError, ValueError):
         pass
-    info["simd"] = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16") if f in flags]
+    info["simd"] = [
+        f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16") if f in cpu["flags"]
+    ]
     return info
 
 
@@ -452,10 +448,13 @@ APP_KEYS = (
 
 
 def _train_modes() -> tuple[str, ...]:
-    """BACHGAN_BENCH_JIT=on|off|both picks the float32 modes, BACHGAN_BENCH_BF16=0 drops bf16."""
+    """BACHGAN_BENCH_JIT=on|off|both picks the float32 modes. bf16 is timed where the CPU
+    computes bfloat16 natively (elsewhere it is emulated, slowly), or with BACHGAN_BENCH_BF16=1;
+    BACHGAN_BENCH_BF16=0 drops it."""
     choice = os.environ.get("BACHGAN_BENCH_JIT", "both").lower()
     modes = {"on": ("xla",), "off": ("no_xla",)}.get(choice, ("no_xla", "xla"))
-    return modes + (() if os.environ.get("BACHGAN_BENCH_BF16") == "0" else ("bf16",))
+    wanted = os.environ.get("BACHGAN_BENCH_BF16")
+    return modes + (("bf16",) if wanted == "1" or (wanted != "0" and native_bfloat16()) else ())
 
 
 def run_bench(preset=None, iterations: int = 3, checkpoint=None, reference=None) -> dict:
@@ -619,9 +618,12 @@ def _training_rows(r: dict, add) -> None:
         add(f"`{name}` iteration with XLA (`--jit`)", "—", _s(its["xla"]))
     if "bf16" in its:
         speed = f" ({r['speedup_bf16']:g}x the reference)" if "speedup_bf16" in r else ""
+        # The issue asks for the reference's losses "up to float noise": bfloat16's noise is
+        # coarser than float32's, so whether this row meets the goal is the owners' call.
+        goal = f"{goals['seed']}, if bfloat16 rounding counts as float noise"
         add(
             f"`{name}` iteration in mixed bfloat16 (`--precision mixed_bfloat16`), no XLA",
-            goals.get(name, "—"),
+            goal if name == "seed" and "seed" in goals else "—",
             _s(its["bf16"]) + speed,
         )
     diffs = [t.get(f"loss_max_rel_diff_{m}_vs_reference") for m in ("no_xla", "bf16")]

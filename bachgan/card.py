@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from bachgan import metrics
+from bachgan.presets import DEFAULT_PRECISION, run_precision
 from bachgan.runs_io import (
     atomic_dir,
     atomic_write_bytes,
@@ -45,7 +46,7 @@ def training_summary(run_dir: Path, iteration: int) -> dict:
         "skipped": dict(Counter(_reason(v) for v in (config.get("skipped") or {}).values())),
         "preset": config.get("preset"),
         "jit_compile": bool(config.get("jit_compile")),
-        "precision": config.get("precision") or "float32",
+        "precision": run_precision(config),
         "minutes": config.get("minutes"),
     }
 
@@ -61,9 +62,22 @@ def reproduce_command(t: dict, run_dir: str) -> str:
     cmd += f" --seed {t.get('seed', 0)}"
     if t.get("jit_compile"):
         cmd += " --jit"
-    if t.get("precision", "float32") != "float32":
+    if run_precision(t) != DEFAULT_PRECISION:
         cmd += f" --precision {t['precision']}"
     return cmd
+
+
+def test_chorales_trained_on(run_dir: Path, result: dict) -> list[str] | None:
+    """The evaluation's test chorales that the run trained on, in any session, by chorale id
+    (older runs recorded ids like 'bwv281.krn'); None when the run did not train on the
+    music21 corpus, whose ids these are."""
+    from bachgan.data import chorale_id
+
+    config = read_json(run_dir / "config.json", {})
+    if config.get("data", "music21") != "music21":
+        return None
+    trained = (config.get("split") or {}).get("train", []) + config.get("train_earlier", [])
+    return sorted(set(result["test_chorales"]) & {chorale_id(n) for n in trained})
 
 
 def _overlap_note(result: dict) -> str:
@@ -71,6 +85,8 @@ def _overlap_note(result: dict) -> str:
     if "test_chorales_trained_on" not in result:
         return ""
     seen = result["test_chorales_trained_on"]
+    if seen is None:
+        return "Not checked against the run's training data, which is not the music21 corpus."
     if not seen:
         return "None of these chorales is in the run's training split."
     return f"The run trained on {len(seen)} of them ({', '.join(seen)}): their figures flatter it."
@@ -135,10 +151,7 @@ def ship(
         result["ablation"] = ablation(harmonizer, **few)
         result["latent_locality"] = latent_locality(harmonizer, n=min(max_windows or 60, 60))
         result["training"] = summary
-        trained_on = set(
-            (read_json(run_dir / "config.json", {}).get("split") or {}).get("train", [])
-        )
-        result["test_chorales_trained_on"] = sorted(set(result["test_chorales"]) & trained_on)
+        result["test_chorales_trained_on"] = test_chorales_trained_on(run_dir, result)
         result["shipped_as"] = dest.name
         result["compared"] = []
         for other, h in zip(map(Path, compare), others):

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,11 +88,23 @@ def chorale_title(name: str) -> str:
     return f"BWV {number} — {title}" if title else f"BWV {number}"
 
 
+FORMATS = (".mxl", ".xml", ".musicxml", ".krn")
+
+
+def chorale_id(file_name: str) -> str:
+    """A corpus file's chorale id, the same for every format: 'bwv10.7.mxl' and
+    'bwv10.7.krn' -> 'bwv10.7' (also reads ids older runs recorded, like 'bwv281.krn')."""
+    for suffix in FORMATS:
+        if file_name.endswith(suffix):
+            return file_name[: -len(suffix)]
+    return file_name
+
+
 def parse_chorale(path: str) -> tuple[str, Chorale | None, str]:
     """Parse one corpus file -> (name, chorale or None, reason skipped)."""
     from music21 import chord, converter
 
-    name = Path(path).stem  # 'bwv10.7.mxl' and a Humdrum copy 'bwv281.krn' alike: the id
+    name = chorale_id(Path(path).name)
     try:
         score = converter.parse(path)
     except Exception as err:  # a broken corpus file is skipped, not fatal
@@ -193,9 +206,12 @@ def load_music21(rebuild: bool = False, workers: int | None = None, progress=Non
     from music21 import corpus as m21corpus
 
     # The same chorale in two formats (bwv277, bwv281, bwv366 as .mxl and .krn) has one id, so
-    # the split keeps it on one side; the MusicXML copy is read and the other skipped.
-    by_id = lambda p: (Path(p).stem, Path(p).suffix != ".mxl", p)  # noqa: E731
+    # the split keeps it on one side. The first copy that parses is used, MusicXML first.
+    def by_id(p: str):
+        return chorale_id(Path(p).name), Path(p).suffix != ".mxl", p
+
     files = sorted((str(p) for p in m21corpus.getComposer("bach")), key=by_id)
+    copies = Counter(chorale_id(Path(f).name) for f in files)
     splits: dict[str, list[Chorale]] = {"train": [], "valid": [], "test": []}
     skipped: dict[str, str] = {}
     seen: set[str] = set()
@@ -203,8 +219,8 @@ def load_music21(rebuild: bool = False, workers: int | None = None, progress=Non
         for i, (name, ch, why) in enumerate(pool.map(parse_chorale, files, chunksize=8)):
             if progress:
                 progress(i + 1, len(files))
-            suffix = Path(files[i]).suffix
-            label = name if suffix == ".mxl" else f"{name} ({suffix})"  # one entry per file
+            # One entry per file: a chorale in two formats is listed under both, by format.
+            label = f"{name} ({Path(files[i]).suffix})" if copies[name] > 1 else name
             if ch is None:
                 skipped[label] = why
             elif name in seen:

@@ -14,6 +14,18 @@ from bachgan.voices import WINDOW_STEPS
 # The arithmetic a run trains in (`train --precision`): a setting of the run, not of the
 # preset, since it leaves the model and its weights as they are.
 PRECISIONS = ("float32", "mixed_bfloat16")
+DEFAULT_PRECISION = "float32"  # also what runs from before the option trained in
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    return precision
+
+
+def run_precision(config: dict) -> str:
+    """The precision a run's config.json records (older runs record none: float32)."""
+    return config.get("precision") or DEFAULT_PRECISION
 
 
 @dataclass(frozen=True)

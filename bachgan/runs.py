@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bachgan.presets import PRECISIONS
+from bachgan.cpu import native_bfloat16  # noqa: F401 (the Train page asks runs)
+from bachgan.presets import DEFAULT_PRECISION, PRECISIONS, run_precision
 from bachgan.runs_io import atomic_write_json, complete_dirs, read_json, read_jsonl
 from bachgan.train import STATUS_TIME, TrainingBusy, lock_path, trained_seconds
 from bachgan.train import now as train_now
@@ -62,22 +63,36 @@ PRESET_HELP = {
 }
 
 
+def benchmark(preset: str) -> dict:
+    """`bench --preset P`'s saved result for this preset (benchmarks/P.json), or {}."""
+    found = read_json(PROJECT_ROOT / "benchmarks" / f"{preset}.json", {})
+    return found if isinstance(found, dict) and found.get("train_preset") == preset else {}
+
+
+def _seconds(result: dict, key: str) -> float | None:
+    value = result.get(key)
+    return float(value) if isinstance(value, (int, float)) and value > 0 else None
+
+
+def _machine(result: dict) -> str:
+    cores = (result.get("machine") or {}).get("cores")
+    return f"the project's {cores}-core CPU" if cores else "the project's CPU"
+
+
 def measured_iteration_s(preset: str) -> float | None:
     """Seconds per training iteration that `bench --preset P` measured on the project's
-    2-core machine (benchmarks/P.json), or None when there is no such measurement."""
-    found = read_json(PROJECT_ROOT / "benchmarks" / f"{preset}.json", {})
-    seconds = found.get("train_iteration_s") if isinstance(found, dict) else None
-    ok = found.get("train_preset") == preset and isinstance(seconds, (int, float))
-    return float(seconds) if ok and seconds > 0 else None
+    machine (benchmarks/P.json), or None when there is no such measurement."""
+    return _seconds(benchmark(preset), "train_iteration_s")
 
 
 def preset_help(preset: str) -> str:
     """What the Train page says about a preset, with its measured speed when there is one."""
-    seconds = measured_iteration_s(preset)
+    result = benchmark(preset)
+    seconds = _seconds(result, "train_iteration_s")
     if seconds is None:
         return PRESET_HELP[preset]
     return (
-        f"{PRESET_HELP[preset]} On the project's 2-core CPU a training step took "
+        f"{PRESET_HELP[preset]} On {_machine(result)} a training step took "
         f"{seconds:.2g} s (benchmarks/{preset}.json); samples and checkpoints add to that."
     )
 
@@ -90,31 +105,17 @@ def bfloat16_help() -> str:
         "faster. The weights, the optimizer and the saved model stay float32. A resumed run "
         "keeps this setting."
     )
-    gains = []
+    gains, machine = [], ""
     for preset in PRESET_HELP:
-        found = read_json(PROJECT_ROOT / "benchmarks" / f"{preset}.json", {})
-        plain, bf16 = (found.get(k) for k in ("train_iteration_s", "train_iteration_bf16_s"))
-        if found.get("train_preset") == preset and plain and bf16:
+        result = benchmark(preset)
+        plain = _seconds(result, "train_iteration_s")
+        bf16 = _seconds(result, "train_iteration_bf16_s")
+        if plain and bf16:
             gains.append(f"{plain / bf16:.1f}x at {preset}")
+            machine = machine or _machine(result)
     if gains:
-        text += f" Measured on the project's 2-core CPU: {', '.join(gains)} (benchmarks/)."
+        text += f" Measured on {machine}: {', '.join(gains)} (benchmarks/)."
     return text
-
-
-def native_bfloat16(cpuinfo: str | None = None) -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16): only there is
-    `train --precision mixed_bfloat16` faster; elsewhere it is much slower. Reads the flags
-    of /proc/cpuinfo (Linux), or of `cpuinfo` when given; False when there are none."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
-        except OSError:
-            return False
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "flags":  # every core lists the same flags: the first will do
-            return bool({"avx512_bf16", "amx_bf16"} & set(value.split()))
-    return False
 
 
 class RunError(Exception):
@@ -319,7 +320,7 @@ class RunInfo:
     has_config: bool = False
     eta_seconds: float | None = None
     budget_minutes: float | None = None  # `train --minutes`: stops at this much training time
-    precision: str = "float32"  # `train --precision`, from config.json
+    precision: str = DEFAULT_PRECISION  # `train --precision`, from config.json
     mtime: float = 0.0
 
     @property
@@ -499,7 +500,7 @@ def run_info(name) -> RunInfo:
         has_export=bool(complete_dirs(path / "exports", "export")),
         has_checkpoint=bool(complete_dirs(path / "checkpoints", "ckpt")),
         has_config=bool(config),
-        precision=str(config.get("precision") or "float32"),
+        precision=str(run_precision(config)),
         mtime=_mtime(path),
     )
     budget = config.get("minutes")
@@ -703,7 +704,7 @@ class TrainRequest:
     seed: int = 0
     condition_voices: tuple[str, ...] | None = None  # None: the preset's own
     name: str | None = None  # None: <preset>-<date>-<time>
-    precision: str = "float32"  # or "mixed_bfloat16": faster only where native_bfloat16()
+    precision: str = DEFAULT_PRECISION  # or "mixed_bfloat16": faster only where native_bfloat16()
 
     def validate(self) -> TrainRequest:
         """A checked copy (name filled in); raises TrainRequestError listing every problem."""
@@ -748,7 +749,7 @@ class TrainRequest:
         out += ["--seed", str(int(self.seed))]
         if self.condition_voices:
             out += ["--condition-voices", ",".join(self.condition_voices)]
-        if self.precision != "float32":  # the default: the command stays as it always was
+        if self.precision != DEFAULT_PRECISION:  # the command stays as it always was
             out += ["--precision", self.precision]
         return out
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from bachgan.pianoroll import to_roll
-from bachgan.presets import PRECISIONS
+from bachgan.presets import check_precision, run_precision
 from bachgan.runs_io import (
     append_jsonl,
     atomic_dir,
@@ -108,15 +108,9 @@ def device_name() -> str:
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         return f"GPU x{len(gpus)}"
-    cpu = platform.processor() or "CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU ({os.cpu_count()} cores, {cpu})"
+    from bachgan.cpu import info
+
+    return f"CPU ({os.cpu_count()} cores, {info()['name'] or platform.processor() or 'CPU'})"
 
 
 def versions() -> dict:
@@ -207,7 +201,7 @@ def changed_settings(config: dict, given: dict) -> list[str]:
         "strategy": config.get("strategy"),
         "data": config.get("data"),
         "jit": bool(config.get("jit_compile")),
-        "precision": config.get("precision") or "float32",
+        "precision": run_precision(config),
     }
     out = []
     for key, value in given.items():
@@ -284,9 +278,7 @@ class Run:
             seed = 0 if seed is None else int(seed)
             if not 0 <= seed <= MAX_SEED:
                 raise ValueError(f"seed {seed}: give 0 to {MAX_SEED}")
-            precision = precision or "float32"
-            if precision not in PRECISIONS:
-                raise ValueError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+            precision = check_precision(precision or run_precision({}))
             from bachgan.presets import get_preset
 
             p = get_preset(preset or "cpu", **overrides)
@@ -355,7 +347,7 @@ class Run:
             self.preset = p
             start = self.start_iteration() if self.resume else 0
             self._trim_metrics(start)
-            cfg["split"] = corpus.split_names()
+            self._record_split(corpus.split_names())
             cfg["skipped"] = corpus.skipped
             cfg["device"] = device_name()
             atomic_write_json(self.dir / "config.json", cfg)
@@ -377,7 +369,7 @@ class Run:
                 else tf.distribute.get_strategy()
             )
             with strategy.scope():
-                gan = WGANGP(p, seed=cfg["seed"], precision=cfg.get("precision") or "float32")
+                gan = WGANGP(p, seed=cfg["seed"], precision=run_precision(cfg))
                 gan.compile(jit_compile=cfg["jit_compile"] and cfg["strategy"] != "mirrored")
             self.gan = gan
             self.ckpt = tf.train.Checkpoint(
@@ -438,6 +430,22 @@ class Run:
         finally:
             lock.close()
             self._restore_signals()
+
+    def _record_split(self, split: dict):
+        """The split this session trains on goes into config.json. A resume whose corpus splits
+        differently (a newer BachGAN reads the corpus differently) says so, and keeps the
+        earlier sessions' training chorales in `train_earlier`, so the model card's check that
+        no test chorale was trained on covers every session."""
+        before = self.config.get("split")
+        if self.resume and isinstance(before, dict) and before != split:
+            earlier = set(before.get("train", [])) | set(self.config.get("train_earlier", []))
+            changed = earlier ^ set(split["train"])
+            self.log(
+                f"the corpus is split differently from this run's earlier sessions ({len(changed)} "
+                "training chorales differ); training goes on with today's split"
+            )
+            self.config["train_earlier"] = sorted(earlier)
+        self.config["split"] = split
 
     def _prepare_dir(self):
         """The run directory exists and takes files, or a ValueError says so (the CLI's status

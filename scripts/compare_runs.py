@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bachgan.metrics import TARGETS  # noqa: E402
+from bachgan.presets import run_precision  # noqa: E402
 from bachgan.runs_io import read_json, read_jsonl  # noqa: E402
 
 
@@ -36,7 +37,7 @@ def settings(run: Path) -> dict:
     return {
         "preset": (config.get("preset") or {}).get("name"),
         "seed": config.get("seed"),
-        "precision": config.get("precision") or "float32",  # runs before the option: float32
+        "precision": run_precision(config),
     }
 
 

@@ -77,8 +77,8 @@ def test_split_is_by_chorale_and_deterministic(corpus):
 
 
 def _relative(voices) -> np.ndarray:
-    """Pitches relative to the first soprano note (silence stays -1): a transposed copy of a
-    chorale compares equal."""
+    """Pitches relative to the first soprano note, silence as -1000 (out of any interval's
+    reach): a transposed copy of a chorale compares equal."""
     p = voices.pitches.astype(int)
     sop = p[:, 0][p[:, 0] >= 0]
     return np.where(p >= 0, p - sop[0], -1000)

@@ -119,6 +119,7 @@ def test_bfloat16_help_gives_the_benchmarked_speed_ups(tmp_path, monkeypatch):
     monkeypatch.setattr(runs, "PROJECT_ROOT", tmp_path)
     assert "Measured" not in runs.bfloat16_help()
     result = {"train_preset": "mid", "train_iteration_s": 1.0, "train_iteration_bf16_s": 0.7}
+    result["machine"] = {"cores": 2}
     (tmp_path / "benchmarks" / "mid.json").write_text(json.dumps(result))
     assert "Measured on the project's 2-core CPU: 1.4x at mid (benchmarks/)." in (
         runs.bfloat16_help()
@@ -188,7 +189,9 @@ def test_valid_request_and_its_arguments(env):
         runs.TrainRequest("cpu", 10, name="mine").validate()
 
 
-CPUINFO = "processor\t: {n}\nmodel name\t: Some CPU\nflags\t\t: fpu sse2 avx2 {extra}\n\n"
+CPUINFO = (
+    "processor\t: {n}\nmodel name\t: Some CPU\ncpu MHz\t\t: 2596.1\nflags\t\t: fpu avx2 {extra}\n\n"
+)
 
 
 @pytest.mark.parametrize(
@@ -196,14 +199,18 @@ CPUINFO = "processor\t: {n}\nmodel name\t: Some CPU\nflags\t\t: fpu sse2 avx2 {e
     [("avx512f avx512_bf16", True), ("amx_bf16 amx_tile", True), ("avx512f", False)],
 )
 def test_native_bfloat16_reads_the_cpu_flags(extra, native):
-    text = CPUINFO.format(n=0, extra=extra) + CPUINFO.format(n=1, extra=extra)
-    assert runs.native_bfloat16(text) is native
+    from bachgan import cpu
+
+    info = cpu.parse(CPUINFO.format(n=0, extra=extra) + CPUINFO.format(n=1, extra=extra))
+    assert info["name"] == "Some CPU" and info["mhz"] == 2596.1
+    assert cpu.native_bfloat16(info) is native
 
 
 def test_native_bfloat16_without_flags_is_false():
-    assert runs.native_bfloat16("") is False
-    assert runs.native_bfloat16("processor\t: 0\nFeatures\t: fp asimd bf16\n") is False
-    assert runs.native_bfloat16() in (True, False)  # this machine's own, whatever it has
+    from bachgan import cpu
+
+    assert cpu.native_bfloat16(cpu.parse("")) is False
+    assert cpu.native_bfloat16(cpu.parse("processor\t: 0\nFeatures\t: fp asimd bf16\n")) is False
 
 
 def test_a_run_shows_its_precision_and_a_resume_does_not_pass_it(env, monkeypatch):

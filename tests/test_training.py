@@ -246,13 +246,15 @@ def test_a_bfloat16_run_records_its_precision_and_exports_a_float32_generator(tm
     command. The export holds float32 weights that load into the float32 generator the app
     uses, and that generator reproduces the bfloat16 run's own samples up to its rounding."""
     from bachgan.card import reproduce_command, training_summary
+    from bachgan.train import Run
 
     run = tmp_path / "bf16"
     status = train(run, preset="tiny", iterations=5, precision="mixed_bfloat16", **QUIET)
     assert status["state"] == "finished"
     assert read_json(run / "config.json")["precision"] == "mixed_bfloat16"
-    assert train(run, resume=True, iterations=6, **QUIET)["iteration"] == 6
-    assert read_json(run / "config.json")["precision"] == "mixed_bfloat16"
+    resumed = Run(run, resume=True, iterations=6, **QUIET)
+    assert resumed.fit()["iteration"] == 6
+    assert resumed.gan.critic.layers[-4].compute_dtype == "bfloat16", "resumed in bfloat16"
     command = reproduce_command(training_summary(run, 6), "runs/bf16")
     assert command.endswith("--precision mixed_bfloat16")
     generator, p, _ = load_generator(run / "exports" / "export-000005")
@@ -267,6 +269,28 @@ def test_a_bfloat16_run_records_its_precision_and_exports_a_float32_generator(tm
     np.testing.assert_allclose(again, sample["roll"].astype(np.float32), atol=0.1)  # 1.6 at 10
     with pytest.raises(ValueError, match="precision 'float16'"):
         train(tmp_path / "f16", preset="tiny", iterations=1, precision="float16", **QUIET)
+
+
+def test_a_resume_on_a_differently_split_corpus_says_so_and_remembers_the_earlier_split(
+    tmp_path,
+):
+    """A newer BachGAN may split the corpus differently (one id per chorale since cache
+    format 2). A resume then trains on today's split, says so, and keeps the earlier sessions'
+    training chorales, which the model card's held-out check reads."""
+    run = tmp_path / "r"
+    train(run, preset="tiny", iterations=2, **QUIET)
+    config = read_json(run / "config.json")
+    today = config["split"]["train"]
+    config["split"]["train"] = today[1:] + ["bwv281.krn"]  # as an older version recorded it
+    (run / "config.json").write_text(json.dumps(config))
+    said = []
+    train(run, resume=True, iterations=3, log=said.append)
+    assert any(
+        "split differently" in line and "2 training chorales differ" in line for line in said
+    )
+    config = read_json(run / "config.json")
+    assert config["split"]["train"] == today
+    assert "bwv281.krn" in config["train_earlier"] and today[0] not in config["train_earlier"]
 
 
 def test_preset_overrides_reach_a_new_runs_config_and_never_a_resumed_one(tmp_path):
