@@ -14,7 +14,6 @@ from __future__ import annotations
 import fcntl
 import io
 import json
-import math
 import os
 import re
 import signal
@@ -25,42 +24,25 @@ import threading
 import time
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-from bachgan.cpu import native_bfloat16  # noqa: F401 (the Train page asks runs)
 from bachgan.presets import DEFAULT_PRECISION, PRECISIONS, run_precision
 from bachgan.runs_io import atomic_write_json, complete_dirs, read_json, read_jsonl
-from bachgan.train import STATUS_TIME, TrainingBusy, lock_path, trained_seconds
+from bachgan.train import TrainingBusy, lock_path, trained_seconds
 from bachgan.train import now as train_now
 from bachgan.voices import VOICE_NAMES, Voices
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 SHIPPED = "shipped"
-# One entry per preset in bachgan.presets.PRESETS (a test checks): its bound and the words
-# the Train page shows for it.
+# One entry per preset in bachgan.presets.PRESETS (a test checks): its bound.
 MAX_ITERATIONS = {"seed": 20000, "cpu": 20000, "mid": 20000, "tiny": 1000}
 MAX_SEED = 2**31 - 1
 ETA_WINDOW = 50  # recent iterations the ETA averages over
-
-PRESET_LABEL = {
-    "seed": "seed - the original article's model (for a GPU)",
-    "cpu": "cpu - small, trains on an ordinary computer",
-    "mid": "mid - between the two, for a longer run",
-    "tiny": "tiny - a toy, for trying the controls",
-}
-PRESET_HELP = {
-    "seed": "The original article's model, unchanged: an 8-million-parameter generator over "
-    "128 pitches that harmonizes a soprano melody. Meant for a GPU.",
-    "cpu": "A smaller model (64 pitches) that can be given any of the four voices.",
-    "mid": "Like 'cpu' with twice the filters and twice the batch (a 1.8-million-parameter "
-    "generator); the shipped model uses it.",
-    "tiny": "A toy model that trains in seconds, for trying the page and for tests (at most "
-    "1000 iterations). Its music stays poor.",
-}
+# The key of benchmarks/P.json that holds a training step's seconds, per precision.
+BENCH_KEYS = {"float32": "train_iteration_s", "mixed_bfloat16": "train_iteration_bf16_s"}
 
 
 def benchmark(preset: str) -> dict:
@@ -69,53 +51,11 @@ def benchmark(preset: str) -> dict:
     return found if isinstance(found, dict) and found.get("train_preset") == preset else {}
 
 
-def _seconds(result: dict, key: str) -> float | None:
-    value = result.get(key)
+def measured_iteration_s(preset: str, precision: str = DEFAULT_PRECISION) -> float | None:
+    """Seconds per training iteration that `bench --preset P` measured in this precision on
+    the project's machine (benchmarks/P.json), or None when there is no such measurement."""
+    value = benchmark(preset).get(BENCH_KEYS[precision])
     return float(value) if isinstance(value, (int, float)) and value > 0 else None
-
-
-def _machine(result: dict) -> str:
-    cores = (result.get("machine") or {}).get("cores")
-    return f"the project's {cores}-core CPU" if cores else "the project's CPU"
-
-
-def measured_iteration_s(preset: str) -> float | None:
-    """Seconds per training iteration that `bench --preset P` measured on the project's
-    machine (benchmarks/P.json), or None when there is no such measurement."""
-    return _seconds(benchmark(preset), "train_iteration_s")
-
-
-def preset_help(preset: str) -> str:
-    """What the Train page says about a preset, with its measured speed when there is one."""
-    result = benchmark(preset)
-    seconds = _seconds(result, "train_iteration_s")
-    if seconds is None:
-        return PRESET_HELP[preset]
-    return (
-        f"{PRESET_HELP[preset]} On {_machine(result)} a training step took "
-        f"{seconds:.2g} s (benchmarks/{preset}.json); samples and checkpoints add to that."
-    )
-
-
-def bfloat16_help() -> str:
-    """What the Train page says about bfloat16, with the speed-ups `bench` measured on the
-    project's CPU (benchmarks/P.json) where there are some."""
-    text = (
-        "This CPU computes in bfloat16 natively: most layers then compute in it, which trains "
-        "faster. The weights, the optimizer and the saved model stay float32. A resumed run "
-        "keeps this setting."
-    )
-    gains, machine = [], ""
-    for preset in PRESET_HELP:
-        result = benchmark(preset)
-        plain = _seconds(result, "train_iteration_s")
-        bf16 = _seconds(result, "train_iteration_bf16_s")
-        if plain and bf16:
-            gains.append(f"{plain / bf16:.1f}x at {preset}")
-            machine = machine or _machine(result)
-    if gains:
-        text += f" Measured on {machine}: {', '.join(gains)} (benchmarks/)."
-    return text
 
 
 class RunError(Exception):
@@ -302,7 +242,7 @@ def _stoppable(pid, run_dir: Path) -> bool:
 
 @dataclass
 class RunInfo:
-    """One row of the runs table."""
+    """One run as its folder describes it (the Train page tabulates these)."""
 
     name: str
     state: str  # as written in status.json (or 'new' when there is none yet)
@@ -335,39 +275,6 @@ class RunInfo:
             "failed",
             "finished",
         )
-
-    def row(self) -> dict:
-        return {
-            "run": self.name,
-            "state": self.effective_state,
-            "progress": f"{self.iteration:,} / {self.iterations:,}" if self.iterations else "",
-            "preset": self.preset,  # the device is in the run's own panel: fewer columns fit
-            "started": readable_time(self.started),
-            "updated": readable_time(self.updated),
-            "time left": format_seconds(self.eta_seconds) if self.running else "",
-            "model saved": self.has_export,
-        }
-
-
-def readable_time(stamp: str) -> str:
-    """status.json's ISO time ('2026-11-26T12:17:50+0000') as '26 Nov 2026 12:17 UTC';
-    anything unparsable is shown as it is."""
-    try:
-        when = datetime.strptime(stamp, STATUS_TIME)
-    except (TypeError, ValueError):
-        return stamp or ""
-    return f"{when:%d %b %Y %H:%M} {when.tzname() or ''}".strip()
-
-
-def format_seconds(s: float | None) -> str:
-    if s is None or not math.isfinite(s):
-        return ""
-    s = int(round(s))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
 def read_status(name) -> dict:
@@ -704,7 +611,9 @@ class TrainRequest:
     seed: int = 0
     condition_voices: tuple[str, ...] | None = None  # None: the preset's own
     name: str | None = None  # None: <preset>-<date>-<time>
-    precision: str = DEFAULT_PRECISION  # or "mixed_bfloat16": faster only where native_bfloat16()
+    precision: str = (
+        DEFAULT_PRECISION  # or "mixed_bfloat16": faster only where cpu.native_bfloat16()
+    )
 
     def validate(self) -> TrainRequest:
         """A checked copy (name filled in); raises TrainRequestError listing every problem."""

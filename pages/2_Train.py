@@ -1,7 +1,8 @@
 """Train: start, watch, hear and stop a background training run.
 
-UI only: run management is bachgan.runs, figures are bachgan.curves. Everything shown
-is read from the run folders on disk, so a reload or a second browser sees the same run.
+UI only: run management is bachgan.runs, figures are bachgan.curves, and what the page says
+about runs and presets is train_view. Everything shown is read from the run folders on disk,
+so a reload or a second browser sees the same run.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import functools
 import streamlit as st
 
 import app_state as app
-from bachgan import curves, runs
+import train_view
+from bachgan import cpu, curves, runs
 from bachgan.plots import CHART_CONFIG, pianoroll_figure
 from bachgan.presets import PRESETS
 from bachgan.voices import VOICE_NAMES
@@ -51,13 +53,13 @@ def start_form(busy: str | None) -> None:
         st.info(busy, icon="⏳")
     preset = st.selectbox(
         "Model size (preset)",
-        list(runs.PRESET_HELP),
-        index=list(runs.PRESET_HELP).index("cpu"),
-        format_func=runs.PRESET_LABEL.__getitem__,
+        list(train_view.PRESET_HELP),
+        index=list(train_view.PRESET_HELP).index("cpu"),
+        format_func=train_view.PRESET_LABEL.__getitem__,
         help="How big the model is. Bigger models can sound better but train much longer.",
         key="train_preset",
     )
-    st.caption(runs.preset_help(preset))
+    st.caption(train_view.preset_help(preset))
     top, every = runs.MAX_ITERATIONS[preset], PRESETS[preset].sample_every
     iterations = st.number_input(  # no max_value: a number too big gets a message at Start
         "Iterations",
@@ -89,10 +91,10 @@ def start_form(busy: str | None) -> None:
         "model again; another seed gives another model.",
     )
     # Offered only where it pays: on a CPU without native bfloat16 it is much slower.
-    bf16 = runs.native_bfloat16() and st.checkbox(
+    bf16 = cpu.native_bfloat16() and st.checkbox(
         "Faster arithmetic (bfloat16)",
         key="train_bf16",
-        help=runs.bfloat16_help(),
+        help=train_view.bfloat16_help(),
     )
     name = st.text_input(
         "Run name (optional)",
@@ -142,7 +144,7 @@ def progress_block(info: runs.RunInfo) -> None:
     if info.budget_minutes:
         facts.append(f"stops after **{info.budget_minutes:g} min** of training at the latest")
     if info.running:
-        eta = runs.format_seconds(info.eta_seconds)
+        eta = train_view.format_seconds(info.eta_seconds)
         facts.append(f"time left **{eta or 'estimating…'}** (from the last iterations)")
     st.markdown(" · ".join(facts))
 
@@ -332,7 +334,9 @@ def run_panel(panel):
 
 
 def runs_table() -> None:
-    st.dataframe([r.row() for r in runs.list_runs()], hide_index=True, key="train_table")
+    st.dataframe(
+        [train_view.run_row(r) for r in runs.list_runs()], hide_index=True, key="train_table"
+    )
 
 
 def chosen_run(names: list[str], active: runs.RunInfo | None) -> str | None:

@@ -1,5 +1,6 @@
 """The Train page through Streamlit's AppTest: empty and populated runs folders, links,
-the training switch, and a real tiny run started, watched and stopped from the page."""
+the training switch, and a real tiny run started, watched and stopped from the page; and
+what it says about runs and presets (train_view)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bachgan import runs
+import train_view
+from bachgan import cpu, runs, train
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "2_Train.py")
 
@@ -238,7 +240,7 @@ def test_disabled_training_shows_why_and_offers_no_controls(env, monkeypatch, va
 
 @pytest.mark.parametrize("native", [True, False])
 def test_faster_arithmetic_is_offered_only_where_the_cpu_has_it(env, monkeypatch, native):
-    monkeypatch.setattr(runs, "native_bfloat16", lambda: native)
+    monkeypatch.setattr(cpu, "native_bfloat16", lambda: native)
     at = page().run()
     assert not at.exception
     assert ("train_bf16" in {c.key for c in at.checkbox}) is native
@@ -258,7 +260,7 @@ def test_a_bfloat16_run_says_so(env):
 
 @pytest.mark.slow
 def test_page_starts_a_bfloat16_run(env, monkeypatch):
-    monkeypatch.setattr(runs, "native_bfloat16", lambda: True)
+    monkeypatch.setattr(cpu, "native_bfloat16", lambda: True)
     at = page().run()
     at.selectbox(key="train_preset").set_value("tiny").run()
     at.number_input(key="train_iterations_tiny").set_value(2)
@@ -302,6 +304,56 @@ def test_page_starts_watches_and_stops_a_run(env):
     assert info.state == "stopped" and info.has_export
     at.run()
     assert not at.exception and at.button(key="train_resume")
+
+
+# ---------------------------------------------------------------- what the page says
+
+
+def test_every_preset_has_a_label_and_help():
+    from bachgan.presets import PRESETS
+
+    assert set(train_view.PRESET_HELP) == set(train_view.PRESET_LABEL) == set(PRESETS)
+
+
+def test_bfloat16_help_gives_the_benchmarked_speed_ups(tmp_path, monkeypatch):
+    """The checkbox's help quotes `bench` results, never a typed-in figure."""
+    (tmp_path / "benchmarks").mkdir()
+    monkeypatch.setattr(runs, "PROJECT_ROOT", tmp_path)
+    assert "Measured" not in train_view.bfloat16_help()
+    result = {"train_preset": "mid", "train_iteration_s": 1.0, "train_iteration_bf16_s": 0.7}
+    result["machine"] = {"cores": 2}
+    (tmp_path / "benchmarks" / "mid.json").write_text(json.dumps(result))
+    assert "Measured on the project's 2-core CPU: 1.4x at mid (benchmarks/)." in (
+        train_view.bfloat16_help()
+    )
+
+
+def test_preset_help_gives_the_benchmarked_speed():
+    seed = json.loads((runs.PROJECT_ROOT / "benchmarks" / "seed.json").read_text())
+    assert f"took {seed['train_iteration_s']:.2g} s " in train_view.preset_help("seed")
+    assert "took" not in train_view.preset_help("tiny")  # never benchmarked: no figure
+
+
+def test_runs_table_shows_times_and_progress_for_people():
+    """status.json keeps ISO times (a contract); the table shows them readably, and leaves
+    anything it cannot parse as written."""
+    readable = train_view.readable_time
+    assert readable("2026-11-26T12:17:50+0000") == "26 Nov 2026 12:17 UTC"
+    assert readable("2026-11-26T12:17:50+0100") == "26 Nov 2026 12:17 UTC+01:00"
+    assert readable("yesterday") == "yesterday"
+    assert readable("") == ""
+    info = runs.RunInfo(
+        "a", "stopped", "stopped", iteration=4041, iterations=20000, started=train.now()
+    )
+    row = train_view.run_row(info)
+    assert row["progress"] == "4,041 / 20,000"
+    assert row["started"] == readable(info.started) != info.started
+
+
+def test_durations_read_as_seconds_minutes_or_hours():
+    duration = train_view.format_seconds
+    assert duration(None) == duration(float("nan")) == ""
+    assert (duration(42.4), duration(185), duration(7620)) == ("42 s", "3 min 05 s", "2 h 07 min")
 
 
 # ---------------------------------------------------------------- the figures

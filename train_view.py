@@ -1,0 +1,104 @@
+"""What the Train page shows about runs and presets: labels, help texts, times.
+
+`bachgan.runs` finds, reads, starts and stops runs; the words and formats a person sees about
+them live here, beside app_state.py, so that the library holds no presentation. No Streamlit
+here either: the tests call these directly.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from bachgan import runs
+from bachgan.train import STATUS_TIME
+
+# One entry per preset in bachgan.presets.PRESETS, as runs.MAX_ITERATIONS (a test checks).
+PRESET_LABEL = {
+    "seed": "seed - the original article's model (for a GPU)",
+    "cpu": "cpu - small, trains on an ordinary computer",
+    "mid": "mid - between the two, for a longer run",
+    "tiny": "tiny - a toy, for trying the controls",
+}
+PRESET_HELP = {
+    "seed": "The original article's model, unchanged: an 8-million-parameter generator over "
+    "128 pitches that harmonizes a soprano melody. Meant for a GPU.",
+    "cpu": "A smaller model (64 pitches) that can be given any of the four voices.",
+    "mid": "Like 'cpu' with twice the filters and twice the batch (a 1.8-million-parameter "
+    "generator); the shipped model uses it.",
+    "tiny": "A toy model that trains in seconds, for trying the page and for tests (at most "
+    "1000 iterations). Its music stays poor.",
+}
+
+
+def _machine(preset: str) -> str:
+    """The machine `bench --preset P` measured on, as the help texts name it."""
+    cores = (runs.benchmark(preset).get("machine") or {}).get("cores")
+    return f"the project's {cores}-core CPU" if cores else "the project's CPU"
+
+
+def preset_help(preset: str) -> str:
+    """What the Train page says about a preset, with its measured speed when there is one."""
+    seconds = runs.measured_iteration_s(preset)
+    if seconds is None:
+        return PRESET_HELP[preset]
+    return (
+        f"{PRESET_HELP[preset]} On {_machine(preset)} a training step took "
+        f"{seconds:.2g} s (benchmarks/{preset}.json); samples and checkpoints add to that."
+    )
+
+
+def bfloat16_help() -> str:
+    """What the Train page says about bfloat16, with the speed-ups `bench` measured on the
+    project's CPU (benchmarks/P.json) where there are some."""
+    text = (
+        "This CPU computes in bfloat16 natively: most layers then compute in it, which trains "
+        "faster. The weights, the optimizer and the saved model stay float32. A resumed run "
+        "keeps this setting."
+    )
+    gains, machine = [], ""
+    for preset in PRESET_HELP:
+        plain = runs.measured_iteration_s(preset)
+        bf16 = runs.measured_iteration_s(preset, "mixed_bfloat16")
+        if plain and bf16:
+            gains.append(f"{plain / bf16:.1f}x at {preset}")
+            machine = machine or _machine(preset)
+    if gains:
+        text += f" Measured on {machine}: {', '.join(gains)} (benchmarks/)."
+    return text
+
+
+def readable_time(stamp: str) -> str:
+    """status.json's ISO time ('2026-11-26T12:17:50+0000') as '26 Nov 2026 12:17 UTC';
+    anything unparsable is shown as it is."""
+    try:
+        when = datetime.strptime(stamp, STATUS_TIME)
+    except (TypeError, ValueError):
+        return stamp or ""
+    return f"{when:%d %b %Y %H:%M} {when.tzname() or ''}".strip()
+
+
+def format_seconds(s: float | None) -> str:
+    """A duration as '42 s', '3 min 05 s' or '2 h 07 min'; '' when unknown."""
+    if s is None or not math.isfinite(s):
+        return ""
+    s = int(round(s))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def run_row(info: runs.RunInfo) -> dict:
+    """One row of the runs table, under the column names the page shows."""
+    return {
+        "run": info.name,
+        "state": info.effective_state,
+        "progress": f"{info.iteration:,} / {info.iterations:,}" if info.iterations else "",
+        "preset": info.preset,  # the device is in the run's own panel: fewer columns fit
+        "started": readable_time(info.started),
+        "updated": readable_time(info.updated),
+        "time left": format_seconds(info.eta_seconds) if info.running else "",
+        "model saved": info.has_export,
+    }
