@@ -198,6 +198,12 @@ def show_score(v, tempo: float, voice: int):
     )
 
 
+def sound_summary(tempo: int) -> str:
+    """The sound that plays: '80 BPM, Choir Aahs' (or each voice's instrument, in order)."""
+    names = [st.session_state[f"h_inst_{i}"] for i in range(4)]
+    return f"{tempo} BPM, " + (names[0] if len(set(names)) == 1 else " / ".join(names))
+
+
 def show_result(result, report: ImportReport, label: str, seed: int, model: str, original=None):
     """The sound, pianoroll, downloads and metrics of one harmonization."""
     voice = result.voice
@@ -214,8 +220,9 @@ def show_result(result, report: ImportReport, label: str, seed: int, model: str,
     with st.spinner("Rendering audio…"):
         app.audio_player(midi)  # first: the sound is what the click is for
     # A form: a tempo set with the arrow keys, one step a press, is rendered once, on Apply.
+    # Its title says what plays now, as a slider moved without Apply shows another value.
     with (
-        st.expander("Sound: tempo and instruments", expanded=False),
+        st.expander(f"Sound: {sound_summary(tempo)}", key="h_sound_box"),
         st.form("h_sound", border=False),
     ):
         st.slider(
@@ -234,7 +241,14 @@ def show_result(result, report: ImportReport, label: str, seed: int, model: str,
                 key=f"h_inst_{i}",
                 help=f"The General MIDI instrument that plays the {VOICE_NAMES[i]}.",
             )
-        st.form_submit_button("Apply", help="Play and write the result with these settings.")
+        b1, b2 = st.columns([1, 4], vertical_alignment="center")
+        b1.form_submit_button(
+            "Apply", type="primary", help="Play and write the result with these settings."
+        )
+        b2.caption(
+            "Changes take effect when you press **Apply**: until then the player and the "
+            "downloads keep the sound named above."
+        )
 
     roll_tab, score_tab = st.tabs(["🎹 Pianoroll", "🎼 Score"], key="h_view", on_change="rerun")
     if roll_tab.open:  # only the tab in view is drawn

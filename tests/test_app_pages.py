@@ -134,6 +134,22 @@ def test_sound_settings_apply_together_not_at_each_step_of_the_tempo_slider():
     assert at.session_state["h_inst_3"] == "Church Organ" and at.get("audio")
 
 
+def test_the_sound_title_names_what_plays_and_the_form_says_apply_is_needed():
+    at = app("pages/1_Harmonize.py").run()
+    at.button(key="h_go").click().run()
+    (sound,) = [e for e in at.expander if e.label.startswith("Sound:")]
+    assert sound.label == "Sound: 80 BPM, Choir Aahs"
+    assert any("press **Apply**" in c.value for c in at.caption)
+    at.slider(key="h_tempo").set_value(100).run()  # moved, not applied: 80 still plays
+    assert [e.label for e in at.expander if e.label.startswith("Sound:")] == [sound.label]
+    at.slider(key="h_tempo").set_value(120)
+    at.selectbox(key="h_inst_3").select("Church Organ")
+    at.form_submit_button[0].click().run()
+    no_exception(at)
+    labels = [e.label for e in at.expander if e.label.startswith("Sound:")]
+    assert labels == ["Sound: 120 BPM, Choir Aahs / Choir Aahs / Choir Aahs / Church Organ"]
+
+
 def test_new_variation_changes_the_seed_and_keeps_a_result():
     at = app("pages/1_Harmonize.py").run()
     at.button(key="h_go").click().run()
