@@ -66,6 +66,21 @@ def limits_caption() -> str:
     )
 
 
+def key_name(key: str) -> str:
+    """A key as people write it: music21's 'E- major' and 'f# minor' -> 'E♭ major', 'F♯ minor'."""
+    tonic, _, mode = key.partition(" ")
+    if not tonic:
+        return key
+    tonic = tonic[0].upper() + tonic[1:].replace("-", "♭").replace("#", "♯")
+    return f"{tonic} {mode}".strip()
+
+
+def bwv_order(name: str) -> tuple:
+    """Chorales in BWV order: 'bwv4.8' before 'bwv25.6' before 'bwv102.7'."""
+    parts = name.removeprefix("bwv").split(".")
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts)
+
+
 def melody_input(voice: int):
     """Draw the controls of the chosen source -> (melody, ImportReport, label, Bach's original
     or None), or None while there is no melody yet."""
@@ -132,13 +147,15 @@ def melody_input(voice: int):
         melody, report = melody_from_text(text, name)
         return melody, report, "your melody", None
     chorales = app.test_chorales()
-    by_name = {c.name: c for c in chorales}
+    by_name = {c.name: c for c in sorted(chorales, key=lambda c: bwv_order(c.name))}
     chosen = st.selectbox(
         "Chorale",
         list(by_name),
         key="h_chorale",
         format_func=lambda n: (
-            f"{chorale_title(n)} ({by_name[n].key})" if by_name[n].key else chorale_title(n)
+            f"{chorale_title(n)} ({key_name(by_name[n].key)})"
+            if by_name[n].key
+            else chorale_title(n)
         ),
         help="Chorales held out from training: the model has never seen them. The voice "
         "chosen on the right is taken as the melody; compare the result with Bach's own.",

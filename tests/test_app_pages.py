@@ -183,12 +183,26 @@ def test_a_bach_chorale_is_listed_by_title_and_harmonized(corpus):
     at.radio(key="h_source").set_value("bach").run()
     chorales = at.selectbox(key="h_chorale")
     assert "BWV 347 — Ich dank’ dir, lieber Herre (A major)" in chorales.options
-    assert "BWV 178.7 (a minor)" in chorales.options  # no title known: the number alone
+    assert "BWV 178.7 (A minor)" in chorales.options  # no title known: the number alone
     chorales.set_value("bwv347").run()
     at.button(key="h_go").click().run()
     no_exception(at)
     assert at.get("audio") and not at.error
     assert at.subheader[0].value.startswith("BWV 347 — Ich dank’ dir, lieber Herre (soprano)")
+
+
+def test_the_chorales_are_in_bwv_order_with_keys_written_as_musicians_write_them(corpus):
+    import re
+
+    at = app("pages/1_Harmonize.py").run()
+    at.radio(key="h_source").set_value("bach").run()
+    options = at.selectbox(key="h_chorale").options
+    numbers = [tuple(map(int, re.match(r"BWV ([\d.]+)", o)[1].split("."))) for o in options]
+    assert numbers == sorted(numbers) and numbers[0] < (25,) < numbers[-1]  # 4.8 ... 417
+    keys = [re.search(r"\(([^()]+)\)$", o)[1] for o in options]
+    assert "BWV 245.40 — Herzlich lieb hab’ ich dich, o Herr (E♭ major)" in options
+    assert "F♯ minor" in keys and "B♭ major" in keys
+    assert all(re.fullmatch(r"[A-G][♭♯]? (major|minor)", k) for k in keys), keys
 
 
 def test_upload_a_midi_file_pick_a_track_and_harmonize():
