@@ -87,8 +87,9 @@ def melody_input(voice: int):
     name = VOICE_NAMES[voice]
     source = st.session_state.h_source
     if source != "upload" and st.session_state.pop("h_tempo_of", None) is not None:
+        before = st.session_state.pop("h_tempo_before", DEFAULTS["h_tempo"])
         if st.session_state.h_tempo == st.session_state.pop("h_tempo_file", None):
-            st.session_state.h_tempo = DEFAULTS["h_tempo"]  # the file's tempo goes with it
+            st.session_state.h_tempo = before  # the file's tempo goes with it
     if source == "tune":
         tune = st.selectbox(
             "Tune",
@@ -130,6 +131,8 @@ def melody_input(voice: int):
             )
         melody, report = app.upload_melody(data, name, track)
         if report.tempo and st.session_state.get("h_tempo_of") != file_id:
+            if st.session_state.get("h_tempo_of") is None:  # the listener's, back after it
+                st.session_state.h_tempo_before = st.session_state.h_tempo
             st.session_state.h_tempo_of = file_id  # a new file plays at its own tempo
             st.session_state.h_tempo = st.session_state.h_tempo_file = round(report.tempo)
         return melody, report, file_name, None

@@ -205,6 +205,23 @@ def test_the_chorales_are_in_bwv_order_with_keys_written_as_musicians_write_them
     assert all(re.fullmatch(r"[A-G][♭♯]? (major|minor)", k) for k in keys), keys
 
 
+def test_leaving_an_uploaded_file_gives_back_the_tempo_chosen_before_it():
+    from bachgan.melody import builtin_tune
+    from bachgan.midi import to_midi_bytes
+
+    at = app("pages/1_Harmonize.py").run()
+    at.session_state["h_tempo"] = 120  # the listener's tempo, applied earlier
+    at.button(key="h_go").click().run()
+    data = to_midi_bytes(builtin_tune("Old Hundredth"), tempo=96)
+    at.radio(key="h_source").set_value("upload").run()
+    at.file_uploader(key="h_upload").set_value(("hymn.mid", data, "audio/midi")).run()
+    assert at.slider(key="h_tempo").value == 96  # the file's, while it plays
+    at.radio(key="h_source").set_value("tune").run()
+    no_exception(at)
+    assert at.slider(key="h_tempo").value == 120  # not the default 80
+    assert at.session_state["h_melody"]["tempo"] == 120
+
+
 def test_upload_a_midi_file_pick_a_track_and_harmonize():
     from bachgan.melody import builtin_tune
     from bachgan.midi import to_midi_bytes
