@@ -66,14 +66,30 @@ def limits_caption() -> str:
     )
 
 
+def key_name(key: str) -> str:
+    """A key as people write it: music21's 'E- major' and 'f# minor' -> 'E♭ major', 'F♯ minor'."""
+    tonic, _, mode = key.partition(" ")
+    if not tonic:
+        return key
+    tonic = tonic[0].upper() + tonic[1:].replace("-", "♭").replace("#", "♯")
+    return f"{tonic} {mode}".strip()
+
+
+def bwv_order(name: str) -> tuple:
+    """Chorales in BWV order: 'bwv4.8' before 'bwv25.6' before 'bwv102.7'."""
+    parts = name.removeprefix("bwv").split(".")
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts)
+
+
 def melody_input(voice: int):
     """Draw the controls of the chosen source -> (melody, ImportReport, label, Bach's original
     or None), or None while there is no melody yet."""
     name = VOICE_NAMES[voice]
     source = st.session_state.h_source
     if source != "upload" and st.session_state.pop("h_tempo_of", None) is not None:
+        before = st.session_state.pop("h_tempo_before", DEFAULTS["h_tempo"])
         if st.session_state.h_tempo == st.session_state.pop("h_tempo_file", None):
-            st.session_state.h_tempo = DEFAULTS["h_tempo"]  # the file's tempo goes with it
+            st.session_state.h_tempo = before  # the file's tempo goes with it
     if source == "tune":
         tune = st.selectbox(
             "Tune",
@@ -115,6 +131,8 @@ def melody_input(voice: int):
             )
         melody, report = app.upload_melody(data, name, track)
         if report.tempo and st.session_state.get("h_tempo_of") != file_id:
+            if st.session_state.get("h_tempo_of") is None:  # the listener's, back after it
+                st.session_state.h_tempo_before = st.session_state.h_tempo
             st.session_state.h_tempo_of = file_id  # a new file plays at its own tempo
             st.session_state.h_tempo = st.session_state.h_tempo_file = round(report.tempo)
         return melody, report, file_name, None
@@ -132,13 +150,15 @@ def melody_input(voice: int):
         melody, report = melody_from_text(text, name)
         return melody, report, "your melody", None
     chorales = app.test_chorales()
-    by_name = {c.name: c for c in chorales}
+    by_name = {c.name: c for c in sorted(chorales, key=lambda c: bwv_order(c.name))}
     chosen = st.selectbox(
         "Chorale",
         list(by_name),
         key="h_chorale",
         format_func=lambda n: (
-            f"{chorale_title(n)} ({by_name[n].key})" if by_name[n].key else chorale_title(n)
+            f"{chorale_title(n)} ({key_name(by_name[n].key)})"
+            if by_name[n].key
+            else chorale_title(n)
         ),
         help="Chorales held out from training: the model has never seen them. The voice "
         "chosen on the right is taken as the melody; compare the result with Bach's own.",
@@ -198,6 +218,12 @@ def show_score(v, tempo: float, voice: int):
     )
 
 
+def sound_summary(tempo: int) -> str:
+    """The sound that plays: '80 BPM, Choir Aahs' (or each voice's instrument, in order)."""
+    names = [st.session_state[f"h_inst_{i}"] for i in range(4)]
+    return f"{tempo} BPM, " + (names[0] if len(set(names)) == 1 else " / ".join(names))
+
+
 def show_result(result, report: ImportReport, label: str, seed: int, model: str, original=None):
     """The sound, pianoroll, downloads and metrics of one harmonization."""
     voice = result.voice
@@ -214,8 +240,9 @@ def show_result(result, report: ImportReport, label: str, seed: int, model: str,
     with st.spinner("Rendering audio…"):
         app.audio_player(midi)  # first: the sound is what the click is for
     # A form: a tempo set with the arrow keys, one step a press, is rendered once, on Apply.
+    # Its title says what plays now, as a slider moved without Apply shows another value.
     with (
-        st.expander("Sound: tempo and instruments", expanded=False),
+        st.expander(f"Sound: {sound_summary(tempo)}", key="h_sound_box"),
         st.form("h_sound", border=False),
     ):
         st.slider(
@@ -234,7 +261,14 @@ def show_result(result, report: ImportReport, label: str, seed: int, model: str,
                 key=f"h_inst_{i}",
                 help=f"The General MIDI instrument that plays the {VOICE_NAMES[i]}.",
             )
-        st.form_submit_button("Apply", help="Play and write the result with these settings.")
+        b1, b2 = st.columns([1, 4], vertical_alignment="center")
+        b1.form_submit_button(
+            "Apply", type="primary", help="Play and write the result with these settings."
+        )
+        b2.caption(
+            "Changes take effect when you press **Apply**: until then the player and the "
+            "downloads keep the sound named above."
+        )
 
     roll_tab, score_tab = st.tabs(["🎹 Pianoroll", "🎼 Score"], key="h_view", on_change="rerun")
     if roll_tab.open:  # only the tab in view is drawn

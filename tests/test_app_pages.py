@@ -134,6 +134,22 @@ def test_sound_settings_apply_together_not_at_each_step_of_the_tempo_slider():
     assert at.session_state["h_inst_3"] == "Church Organ" and at.get("audio")
 
 
+def test_the_sound_title_names_what_plays_and_the_form_says_apply_is_needed():
+    at = app("pages/1_Harmonize.py").run()
+    at.button(key="h_go").click().run()
+    (sound,) = [e for e in at.expander if e.label.startswith("Sound:")]
+    assert sound.label == "Sound: 80 BPM, Choir Aahs"
+    assert any("press **Apply**" in c.value for c in at.caption)
+    at.slider(key="h_tempo").set_value(100).run()  # moved, not applied: 80 still plays
+    assert [e.label for e in at.expander if e.label.startswith("Sound:")] == [sound.label]
+    at.slider(key="h_tempo").set_value(120)
+    at.selectbox(key="h_inst_3").select("Church Organ")
+    at.form_submit_button[0].click().run()
+    no_exception(at)
+    labels = [e.label for e in at.expander if e.label.startswith("Sound:")]
+    assert labels == ["Sound: 120 BPM, Choir Aahs / Choir Aahs / Choir Aahs / Church Organ"]
+
+
 def test_new_variation_changes_the_seed_and_keeps_a_result():
     at = app("pages/1_Harmonize.py").run()
     at.button(key="h_go").click().run()
@@ -167,12 +183,43 @@ def test_a_bach_chorale_is_listed_by_title_and_harmonized(corpus):
     at.radio(key="h_source").set_value("bach").run()
     chorales = at.selectbox(key="h_chorale")
     assert "BWV 347 — Ich dank’ dir, lieber Herre (A major)" in chorales.options
-    assert "BWV 178.7 (a minor)" in chorales.options  # no title known: the number alone
+    assert "BWV 178.7 (A minor)" in chorales.options  # no title known: the number alone
     chorales.set_value("bwv347").run()
     at.button(key="h_go").click().run()
     no_exception(at)
     assert at.get("audio") and not at.error
     assert at.subheader[0].value.startswith("BWV 347 — Ich dank’ dir, lieber Herre (soprano)")
+
+
+def test_the_chorales_are_in_bwv_order_with_keys_written_as_musicians_write_them(corpus):
+    import re
+
+    at = app("pages/1_Harmonize.py").run()
+    at.radio(key="h_source").set_value("bach").run()
+    options = at.selectbox(key="h_chorale").options
+    numbers = [tuple(map(int, re.match(r"BWV ([\d.]+)", o)[1].split("."))) for o in options]
+    assert numbers == sorted(numbers) and numbers[0] < (25,) < numbers[-1]  # 4.8 ... 417
+    keys = [re.search(r"\(([^()]+)\)$", o)[1] for o in options]
+    assert "BWV 245.40 — Herzlich lieb hab’ ich dich, o Herr (E♭ major)" in options
+    assert "F♯ minor" in keys and "B♭ major" in keys
+    assert all(re.fullmatch(r"[A-G][♭♯]? (major|minor)", k) for k in keys), keys
+
+
+def test_leaving_an_uploaded_file_gives_back_the_tempo_chosen_before_it():
+    from bachgan.melody import builtin_tune
+    from bachgan.midi import to_midi_bytes
+
+    at = app("pages/1_Harmonize.py").run()
+    at.session_state["h_tempo"] = 120  # the listener's tempo, applied earlier
+    at.button(key="h_go").click().run()
+    data = to_midi_bytes(builtin_tune("Old Hundredth"), tempo=96)
+    at.radio(key="h_source").set_value("upload").run()
+    at.file_uploader(key="h_upload").set_value(("hymn.mid", data, "audio/midi")).run()
+    assert at.slider(key="h_tempo").value == 96  # the file's, while it plays
+    at.radio(key="h_source").set_value("tune").run()
+    no_exception(at)
+    assert at.slider(key="h_tempo").value == 120  # not the default 80
+    assert at.session_state["h_melody"]["tempo"] == 120
 
 
 def test_upload_a_midi_file_pick_a_track_and_harmonize():
