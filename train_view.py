@@ -52,16 +52,18 @@ def bfloat16_help() -> str:
     """What the Train page says about bfloat16, with the speed-ups `bench` measured on the
     project's CPU (benchmarks/P.json) where there are some."""
     text = (
-        "This CPU computes in bfloat16 natively: most layers then compute in it, which trains "
-        "faster. The weights, the optimizer and the saved model stay float32. A resumed run "
-        "keeps this setting."
+        "Trains faster by doing most of the arithmetic with fewer digits (bfloat16), which "
+        "this computer's processor handles natively. In our comparison the music came out as "
+        "good; the numbers differ slightly from a standard run, so the run can be repeated "
+        "exactly only with this box ticked again. The saved model is the same kind either "
+        "way, and a resumed run keeps this setting."
     )
     gains, machine = [], ""
     for preset in PRESET_HELP:
         plain = runs.measured_iteration_s(preset)
         bf16 = runs.measured_iteration_s(preset, "mixed_bfloat16")
         if plain and bf16:
-            gains.append(f"{plain / bf16:.1f}x at {preset}")
+            gains.append(f"{plain / bf16:.1f}x as fast at {preset}")
             machine = machine or _machine(preset)
     if gains:
         text += f" Measured on {machine}: {', '.join(gains)} (benchmarks/)."
@@ -97,8 +99,7 @@ def run_row(info: runs.RunInfo) -> dict:
         "state": info.effective_state,
         "progress": f"{info.iteration:,} / {info.iterations:,}" if info.iterations else "",
         "preset": info.preset,  # the device is in the run's own panel: fewer columns fit
-        "started": readable_time(info.started),
-        "updated": readable_time(info.updated),
+        "started": readable_time(info.started),  # the last update is in the run's panel
         "time left": format_seconds(info.eta_seconds) if info.running else "",
         "model saved": info.has_export,
     }

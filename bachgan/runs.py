@@ -287,20 +287,21 @@ def read_config(name) -> dict:
     return config if isinstance(config, dict) else {}
 
 
-def _every(preset: dict | None, what: str) -> int:
-    """A preset's `sample_every` or `metrics_every`, from a config as saved (50 if unknown)."""
+def _every(preset: dict | None, what: str) -> int | None:
+    """A preset's `sample_every` or `metrics_every`, from a config as saved (None if unknown:
+    a run's first seconds, before its process writes config.json)."""
     value = (preset or {}).get(what) if isinstance(preset, dict) else None
-    return value if isinstance(value, int) and value > 0 else 50
+    return value if isinstance(value, int) and value > 0 else None
 
 
-def sample_every(name) -> int:
-    """How many iterations apart the run saves samples."""
+def sample_every(name) -> int | None:
+    """How many iterations apart the run saves samples, once its config is written."""
     return _every(read_config(name).get("preset"), "sample_every")
 
 
 def metrics_every(name) -> int:
-    """How many iterations apart the run measures its music."""
-    return _every(read_config(name).get("preset"), "metrics_every")
+    """How many iterations apart the run measures its music (50, the presets', if unknown)."""
+    return _every(read_config(name).get("preset"), "metrics_every") or 50
 
 
 def shipped_curve() -> tuple[list[dict], int]:

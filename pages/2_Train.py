@@ -140,12 +140,14 @@ def progress_block(info: runs.RunInfo) -> None:
         )
     facts = [f"preset **{info.preset or '…'}**", f"device **{info.device or '…'}**"]
     if info.precision != "float32":
-        facts.append("arithmetic **bfloat16**")
+        facts.append("**faster arithmetic** (bfloat16)")
     if info.budget_minutes:
         facts.append(f"stops after **{info.budget_minutes:g} min** of training at the latest")
     if info.running:
         eta = train_view.format_seconds(info.eta_seconds)
         facts.append(f"time left **{eta or 'estimating…'}** (from the last iterations)")
+    if info.updated:
+        facts.append(f"last update {train_view.readable_time(info.updated)}")
     st.markdown(" · ".join(facts))
 
 
@@ -287,7 +289,8 @@ def samples_panel(name: str) -> None:
     its = runs.samples(name)
     if not its:
         every = runs.sample_every(name)
-        st.info(f"No samples yet: the first ones are saved after {every} iterations.")
+        when = f"after {every} iterations" if every else "as training goes"
+        st.info(f"No samples yet: the first ones are saved {when}.")
         return
     iteration = pick_iteration(name, its)
     sample = _sample(name, iteration)
@@ -334,8 +337,15 @@ def run_panel(panel):
 
 
 def runs_table() -> None:
+    small = {
+        key: st.column_config.Column(width="small")
+        for key in ("state", "progress", "preset", "time left")
+    }
     st.dataframe(
-        [train_view.run_row(r) for r in runs.list_runs()], hide_index=True, key="train_table"
+        [train_view.run_row(r) for r in runs.list_runs()],
+        hide_index=True,
+        key="train_table",
+        column_config=small | {"model saved": st.column_config.CheckboxColumn("saved")},
     )
 
 

@@ -255,7 +255,36 @@ def test_a_bfloat16_run_says_so(env):
         at.query_params["run"] = name
         at.run()
         assert not at.exception
-        assert ("arithmetic **bfloat16**" in texts(at.markdown)) is (precision is not None)
+        assert ("**faster arithmetic** (bfloat16)" in texts(at.markdown)) is (precision is not None)
+
+
+def test_a_just_started_run_without_its_config_yet_promises_no_interval(env):
+    """In a run's first seconds its process has not written config.json: the page said the
+    first samples come 'after 50 iterations', which is wrong for tiny (every 5)."""
+    d = fake_run(env, "young", "running")
+    (d / "config.json").unlink()
+    for f in (d / "samples").iterdir():
+        f.unlink()
+    at = page()
+    at.query_params["run"] = "young"
+    at.run()
+    assert not at.exception
+    said = [i.value for i in at.info]
+    assert any("saved as training goes" in s for s in said), said
+    assert not any("after 50 iterations" in s for s in said)
+
+
+def test_the_runs_table_fits_the_page(env):
+    """At 1280 px the table ran off the page and cut the 'model saved' column: 'updated' moved
+    to the run's own panel, and the short columns are narrow."""
+    fake_run(env, "one", "finished", updated="2026-11-26T12:17:50+0000")
+    at = page()
+    at.query_params["run"] = "one"
+    at.run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert "updated" not in table.columns and "model saved" in table.columns
+    assert "last update 26 Nov 2026 12:17 UTC" in texts(at.markdown)
 
 
 @pytest.mark.slow
@@ -272,7 +301,7 @@ def test_page_starts_a_bfloat16_run(env, monkeypatch):
     assert info.state == "finished", runs.log_tail("fast")
     assert runs.read_config("fast")["precision"] == "mixed_bfloat16"
     at.run()
-    assert "arithmetic **bfloat16**" in texts(at.markdown)
+    assert "**faster arithmetic** (bfloat16)" in texts(at.markdown)
 
 
 @pytest.mark.slow
@@ -323,7 +352,7 @@ def test_bfloat16_help_gives_the_benchmarked_speed_ups(tmp_path, monkeypatch):
     result = {"train_preset": "mid", "train_iteration_s": 1.0, "train_iteration_bf16_s": 0.7}
     result["machine"] = {"cores": 2}
     (tmp_path / "benchmarks" / "mid.json").write_text(json.dumps(result))
-    assert "Measured on the project's 2-core CPU: 1.4x at mid (benchmarks/)." in (
+    assert "Measured on the project's 2-core CPU: 1.4x as fast at mid (benchmarks/)." in (
         train_view.bfloat16_help()
     )
 
