@@ -347,8 +347,9 @@ with right:
         "voice's range; BachGAN writes the other three around it.",
     )
     choice = app.model_picker("h_model")
-    c1, c2 = st.columns([1, 1], vertical_alignment="bottom")
-    seed = c1.number_input(
+    # The seed and its button one above the other: side by side, a 1280 px window cut the
+    # button's label to "New variati…".
+    seed = st.number_input(
         "Seed",
         min_value=0,
         max_value=2**31 - 1,
@@ -357,7 +358,7 @@ with right:
         help="The same seed and settings always give the same harmony; another seed gives "
         "another harmonization of the same melody.",
     )
-    c2.button(
+    st.button(
         "🎲 New variation",
         on_click=new_variation,
         help="Pick a random seed and harmonize again.",
