@@ -31,19 +31,20 @@ PRESET_HELP = {
 }
 
 
-def _machine(preset: str) -> str:
-    """The machine `bench --preset P` measured on, as the help texts name it."""
-    cores = (runs.benchmark(preset).get("machine") or {}).get("cores")
+def _machine(result: dict) -> str:
+    """The machine a `runs.benchmark` result was measured on, as the help texts name it."""
+    cores = (result.get("machine") or {}).get("cores")
     return f"the project's {cores}-core CPU" if cores else "the project's CPU"
 
 
 def preset_help(preset: str) -> str:
     """What the Train page says about a preset, with its measured speed when there is one."""
-    seconds = runs.measured_iteration_s(preset)
+    result = runs.benchmark(preset)
+    seconds = runs.step_seconds(result)
     if seconds is None:
         return PRESET_HELP[preset]
     return (
-        f"{PRESET_HELP[preset]} On {_machine(preset)} a training step took "
+        f"{PRESET_HELP[preset]} On {_machine(result)} a training step took "
         f"{seconds:.2g} s (benchmarks/{preset}.json); samples and checkpoints add to that."
     )
 
@@ -60,11 +61,11 @@ def bfloat16_help() -> str:
     )
     gains, machine = [], ""
     for preset in PRESET_HELP:
-        plain = runs.measured_iteration_s(preset)
-        bf16 = runs.measured_iteration_s(preset, "mixed_bfloat16")
+        result = runs.benchmark(preset)  # one read per preset
+        plain, bf16 = runs.step_seconds(result), runs.step_seconds(result, "mixed_bfloat16")
         if plain and bf16:
             gains.append(f"{plain / bf16:.1f}x as fast at {preset}")
-            machine = machine or _machine(preset)
+            machine = machine or _machine(result)
     if gains:
         text += f" Measured on {machine}: {', '.join(gains)} (benchmarks/)."
     return text

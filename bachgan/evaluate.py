@@ -22,19 +22,21 @@ OTHERS = {v: tuple(x for x in range(4) if x != v) for v in range(4)}
 
 
 @lru_cache(maxsize=1)
-def _test_windows():
+def _test_split() -> tuple[list, tuple[str, ...]]:
+    """The held-out test chorales' windows and ids, from one read of the corpus."""
     from bachgan.data import load_corpus
 
     corpus = load_corpus()
-    return corpus.windows("test")
+    return corpus.windows("test"), tuple(corpus.split_names()["test"])
 
 
-@lru_cache(maxsize=1)
+def _test_windows():
+    return _test_split()[0]
+
+
 def test_chorales() -> tuple[str, ...]:
     """The ids of the held-out test chorales the windows come from."""
-    from bachgan.data import load_corpus
-
-    return tuple(load_corpus().split_names()["test"])
+    return _test_split()[1]
 
 
 @lru_cache(maxsize=8)

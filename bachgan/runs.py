@@ -51,10 +51,9 @@ def benchmark(preset: str) -> dict:
     return found if isinstance(found, dict) and found.get("train_preset") == preset else {}
 
 
-def measured_iteration_s(preset: str, precision: str = DEFAULT_PRECISION) -> float | None:
-    """Seconds per training iteration that `bench --preset P` measured in this precision on
-    the project's machine (benchmarks/P.json), or None when there is no such measurement."""
-    value = benchmark(preset).get(BENCH_KEYS[precision])
+def step_seconds(result: dict, precision: str = DEFAULT_PRECISION) -> float | None:
+    """Seconds per training iteration in this precision in a `benchmark` result, or None."""
+    value = result.get(BENCH_KEYS[precision])
     return float(value) if isinstance(value, (int, float)) and value > 0 else None
 
 
@@ -612,9 +611,8 @@ class TrainRequest:
     seed: int = 0
     condition_voices: tuple[str, ...] | None = None  # None: the preset's own
     name: str | None = None  # None: <preset>-<date>-<time>
-    precision: str = (
-        DEFAULT_PRECISION  # or "mixed_bfloat16": faster only where cpu.native_bfloat16()
-    )
+    # or "mixed_bfloat16": faster only where cpu.native_bfloat16()
+    precision: str = DEFAULT_PRECISION
 
     def validate(self) -> TrainRequest:
         """A checked copy (name filled in); raises TrainRequestError listing every problem."""

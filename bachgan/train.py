@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from bachgan.pianoroll import to_roll
-from bachgan.presets import check_precision, run_precision
+from bachgan.presets import DEFAULT_PRECISION, check_precision, run_precision
 from bachgan.runs_io import (
     append_jsonl,
     atomic_dir,
@@ -278,7 +278,7 @@ class Run:
             seed = 0 if seed is None else int(seed)
             if not 0 <= seed <= MAX_SEED:
                 raise ValueError(f"seed {seed}: give 0 to {MAX_SEED}")
-            precision = check_precision(precision or run_precision({}))
+            precision = check_precision(precision or DEFAULT_PRECISION)
             from bachgan.presets import get_preset
 
             p = get_preset(preset or "cpu", **overrides)

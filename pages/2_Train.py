@@ -15,7 +15,7 @@ import app_state as app
 import train_view
 from bachgan import cpu, curves, runs
 from bachgan.plots import CHART_CONFIG, pianoroll_figure
-from bachgan.presets import PRESETS
+from bachgan.presets import DEFAULT_PRECISION, PRESETS
 from bachgan.voices import VOICE_NAMES
 
 REFRESH_S = 3  # how often the live part of the page rereads a running run
@@ -110,7 +110,7 @@ def start_form(busy: str | None) -> None:
             seed=int(seed),
             condition_voices=tuple(voices),
             name=name.strip() or None,
-            precision="mixed_bfloat16" if bf16 else "float32",
+            precision="mixed_bfloat16" if bf16 else DEFAULT_PRECISION,
         )
         try:
             with st.spinner("Starting the training process…"):
@@ -139,7 +139,7 @@ def progress_block(info: runs.RunInfo) -> None:
             text=f"iteration {info.iteration:,} of {info.iterations:,}",
         )
     facts = [f"preset **{info.preset or '…'}**", f"device **{info.device or '…'}**"]
-    if info.precision != "float32":
+    if info.precision != DEFAULT_PRECISION:
         facts.append("**faster arithmetic** (bfloat16)")
     if info.budget_minutes:
         facts.append(f"stops after **{info.budget_minutes:g} min** of training at the latest")

@@ -136,6 +136,24 @@ def test_fused_generator_forward_matches_the_keras_model():
         np.testing.assert_allclose(got, want, atol=2e-5)
 
 
+def _three_sgd_iterations_beside_the_reference(gan, rel: float, abs: float) -> ReferenceStep:
+    """Compile `gan` with plain SGD, make a ReferenceStep from the same weights and rng state,
+    run both for three iterations on the same batch and require the same losses within
+    `rel`/`abs` at each; returns the reference, for the caller's checks of the weights."""
+    p = gan.preset
+    sgd = lambda: keras.optimizers.SGD(p.learning_rate)  # noqa: E731
+    gan.compile(g_optimizer=sgd(), c_optimizer=sgd(), jit_compile=False)
+    ref = ReferenceStep.like(gan)
+    assert isinstance(ref.c_optimizer, keras.optimizers.SGD)
+    data = _synthetic_batch(p, seed=1)
+    for i in range(3):
+        got = gan.train_on_batch(data, return_dict=True)
+        want = {k: float(v) for k, v in ref(*data).items()}
+        for k in LOSSES:
+            assert got[k] == pytest.approx(want[k], rel=rel, abs=abs), (i, k)
+    return ref
+
+
 def test_optimized_step_matches_the_reference(deterministic_ops):
     """Three iterations of WGANGP.train_step and of ReferenceStep from the same weights and rng
     seed give the same losses, weights (BatchNorm statistics included) and rng state, up to
@@ -150,16 +168,7 @@ def test_optimized_step_matches_the_reference(deterministic_ops):
     p = get_preset("tiny", batch_size=4)
     keras.utils.set_random_seed(3)
     gan = WGANGP(p, seed=7)
-    sgd = lambda: keras.optimizers.SGD(p.learning_rate)  # noqa: E731
-    gan.compile(g_optimizer=sgd(), c_optimizer=sgd(), jit_compile=False)
-    ref = ReferenceStep.like(gan)
-    assert isinstance(ref.c_optimizer, keras.optimizers.SGD)
-    data = _synthetic_batch(p, seed=1)
-    for i in range(3):
-        got = gan.train_on_batch(data, return_dict=True)
-        want = {k: float(v) for k, v in ref(*data).items()}
-        for k in LOSSES:
-            assert got[k] == pytest.approx(want[k], rel=1e-3, abs=1e-5), (i, k)
+    ref = _three_sgd_iterations_beside_the_reference(gan, rel=1e-3, abs=1e-5)
     np.testing.assert_array_equal(gan.rng.state.numpy(), ref.rng.state.numpy())
     for model, other in ((gan.critic, ref.critic), (gan.generator, ref.generator)):
         for a, b in zip(model.weights, other.weights):
@@ -190,16 +199,8 @@ def test_bfloat16_step_follows_the_float32_reference(deterministic_ops):
     assert _upsample_conv(decoder, x).dtype == tf.bfloat16
     slope = next(lay for lay in gan.critic.layers if isinstance(lay, keras.layers.LeakyReLU))
     assert _frozen_slope(slope)(tf.zeros(3, tf.bfloat16)).dtype == tf.bfloat16
-    sgd = lambda: keras.optimizers.SGD(p.learning_rate)  # noqa: E731
-    gan.compile(g_optimizer=sgd(), c_optimizer=sgd(), jit_compile=False)
-    ref = ReferenceStep.like(gan)
     before = {m: [w.numpy() for w in m.weights] for m in (gan.critic, gan.generator)}
-    data = _synthetic_batch(p, seed=1)
-    for i in range(3):
-        got = gan.train_on_batch(data, return_dict=True)
-        want = {k: float(v) for k, v in ref(*data).items()}
-        for k in LOSSES:
-            assert got[k] == pytest.approx(want[k], rel=2e-2, abs=2e-3), (i, k)
+    ref = _three_sgd_iterations_beside_the_reference(gan, rel=2e-2, abs=2e-3)
     for mine, theirs in ((gan.critic, ref.critic), (gan.generator, ref.generator)):
         a, b = _updates(mine, before[mine]), _updates(theirs, before[mine])
         assert np.linalg.norm(a - b) < 0.05 * np.linalg.norm(b), mine.name

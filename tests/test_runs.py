@@ -112,7 +112,7 @@ def test_every_preset_has_bounds():
     assert set(runs.MAX_ITERATIONS) == set(PRESETS)
 
 
-def test_measured_iteration_s_reads_the_benchmarks(tmp_path, monkeypatch):
+def test_step_seconds_reads_the_benchmarks(tmp_path, monkeypatch):
     """The seconds `bench` saved, per precision; none for a preset never benchmarked."""
     from bachgan.presets import PRECISIONS
 
@@ -120,9 +120,9 @@ def test_measured_iteration_s_reads_the_benchmarks(tmp_path, monkeypatch):
     monkeypatch.setattr(runs, "PROJECT_ROOT", tmp_path)
     result = {"train_preset": "mid", "train_iteration_s": 1.0, "train_iteration_bf16_s": 0.7}
     (tmp_path / "benchmarks" / "mid.json").write_text(json.dumps(result))
-    assert runs.measured_iteration_s("mid") == 1.0
-    assert runs.measured_iteration_s("mid", "mixed_bfloat16") == 0.7
-    assert runs.measured_iteration_s("tiny") is None
+    assert runs.step_seconds(runs.benchmark("mid")) == 1.0
+    assert runs.step_seconds(runs.benchmark("mid"), "mixed_bfloat16") == 0.7
+    assert runs.step_seconds(runs.benchmark("tiny")) is None
     assert set(runs.BENCH_KEYS) == set(PRECISIONS)
 
 
