@@ -50,9 +50,9 @@ def _positive(text: str) -> int:
 
 
 def _seed(text: str) -> int:
-    """--seed: 0 to train.MAX_SEED, checked here so a bad seed fails before anything is
+    """--seed: 0 to presets.MAX_SEED, checked here so a bad seed fails before anything is
     written or computed."""
-    from bachgan.train import MAX_SEED
+    from bachgan.presets import MAX_SEED
 
     try:
         n = int(text)

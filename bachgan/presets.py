@@ -16,6 +16,10 @@ from bachgan.voices import WINDOW_STEPS
 PRECISIONS = ("float32", "mixed_bfloat16")
 DEFAULT_PRECISION = "float32"  # also what runs from before the option trained in
 
+# Every seed BachGAN takes (a run's, a harmonization's, a latent walk's) is 0 to MAX_SEED:
+# a signed 32-bit int, which Keras, NumPy, TensorFlow and a browser's number box all accept.
+MAX_SEED = 2**31 - 1
+
 
 def check_precision(precision: str) -> str:
     if precision not in PRECISIONS:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bachgan.presets import DEFAULT_PRECISION, PRECISIONS, run_precision
+from bachgan.presets import DEFAULT_PRECISION, MAX_SEED, PRECISIONS, run_precision
 from bachgan.runs_io import atomic_write_json, complete_dirs, read_json, read_jsonl
 from bachgan.train import TrainingBusy, lock_path, trained_seconds
 from bachgan.train import now as train_now
@@ -39,7 +39,6 @@ NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 SHIPPED = "shipped"
 # One entry per preset in bachgan.presets.PRESETS (a test checks): its bound.
 MAX_ITERATIONS = {"seed": 20000, "cpu": 20000, "mid": 20000, "tiny": 1000}
-MAX_SEED = 2**31 - 1
 ETA_WINDOW = 50  # recent iterations the ETA averages over
 # The key of benchmarks/P.json that holds a training step's seconds, per precision.
 BENCH_KEYS = {"float32": "train_iteration_s", "mixed_bfloat16": "train_iteration_bf16_s"}

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from bachgan.pianoroll import to_roll
-from bachgan.presets import DEFAULT_PRECISION, check_precision, run_precision
+from bachgan.presets import DEFAULT_PRECISION, MAX_SEED, check_precision, run_precision
 from bachgan.runs_io import (
     append_jsonl,
     atomic_dir,
@@ -47,7 +47,6 @@ from bachgan.runs_io import (
 from bachgan.voices import VOICE_NAMES, Voices
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-MAX_SEED = 2**32 - 1  # what Keras, NumPy and TensorFlow all accept
 KEEP_CHECKPOINTS = 3
 KEEP_EXPORTS = 2
 N_SAMPLES = 8

@@ -18,6 +18,7 @@ from bachgan.melody import (
 )
 from bachgan.midi import DEFAULT_PROGRAM, PROGRAMS, to_midi_bytes, to_musicxml
 from bachgan.plots import CHART_CONFIG, pianoroll_figure
+from bachgan.presets import MAX_SEED
 from bachgan.voices import STEPS_PER_BAR, VOICE_NAMES
 
 SOURCES = {
@@ -352,7 +353,7 @@ with right:
     seed = st.number_input(
         "Seed",
         min_value=0,
-        max_value=2**31 - 1,
+        max_value=MAX_SEED,
         step=1,
         key="h_seed",
         help="The same seed and settings always give the same harmony; another seed gives "

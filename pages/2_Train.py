@@ -15,7 +15,7 @@ import app_state as app
 import train_view
 from bachgan import cpu, curves, runs
 from bachgan.plots import CHART_CONFIG, pianoroll_figure
-from bachgan.presets import DEFAULT_PRECISION, PRESETS
+from bachgan.presets import DEFAULT_PRECISION, MAX_SEED, PRESETS
 from bachgan.voices import VOICE_NAMES
 
 REFRESH_S = 3  # how often the live part of the page rereads a running run
@@ -83,7 +83,7 @@ def start_form(busy: str | None) -> None:
     seed = st.number_input(
         "Seed",
         min_value=0,
-        max_value=runs.MAX_SEED,
+        max_value=MAX_SEED,
         value=0,
         step=1,
         key="train_seed",

@@ -18,13 +18,13 @@ import app_state as app
 from bachgan.melody import BUILTIN_TUNES, LIMITS, MelodyError, melody_from_text
 from bachgan.midi import to_midi_bytes
 from bachgan.plots import CHART_CONFIG, interpolation_figure, pianoroll_figure
+from bachgan.presets import MAX_SEED
 from bachgan.sampling import Harmonizer, interpolation, random_direction, reroll_bar, walk
 from bachgan.voices import STEPS_PER_BAR, VOICE_NAMES, Voices
 
 DEFAULT_TUNE = "Old Hundredth"
 MAX_BARS = 16  # short pieces make changes easy to hear, and keep the players quick
 MAX_FAVOURITES = 24
-SEED_MAX = 2**31 - 1
 DEFAULTS = {
     "e_tune": None,  # the melody from Harmonize when there is one, else DEFAULT_TUNE
     "e_voice": 0,
@@ -235,8 +235,8 @@ def show_path(sc: Scene, s: dict, name: str):
 def interpolate_tab(sc: Scene):
     st.markdown("Slide smoothly from the harmonization of seed A to that of seed B.")
     c = st.columns(4, vertical_alignment="bottom")
-    a = c[0].number_input("Seed A", 0, SEED_MAX, key="e_a", help="Where the path starts.")
-    b = c[1].number_input("Seed B", 0, SEED_MAX, key="e_b", help="Where the path ends.")
+    a = c[0].number_input("Seed A", 0, MAX_SEED, key="e_a", help="Where the path starts.")
+    b = c[1].number_input("Seed B", 0, MAX_SEED, key="e_b", help="Where the path ends.")
     n = c[2].slider("Steps", 3, 12, key="e_n", help="How many harmonizations along the path.")
     if c[3].button("Interpolate", type="primary", key="e_int_go", help="Make the path."):
         zs = interpolation(sc.latent(a), sc.latent(b), n)  # each step a typical latent
@@ -252,9 +252,9 @@ def interpolate_tab(sc: Scene):
 def walk_tab(sc: Scene):
     st.markdown("Start at a seed and take equal steps in one random direction.")
     c = st.columns(5, vertical_alignment="bottom")
-    start = c[0].number_input("Start seed", 0, SEED_MAX, key="e_w_seed", help="Where to start.")
+    start = c[0].number_input("Start seed", 0, MAX_SEED, key="e_w_seed", help="Where to start.")
     way = c[1].number_input(
-        "Direction seed", 0, SEED_MAX, key="e_w_dir", help="Each number is another direction."
+        "Direction seed", 0, MAX_SEED, key="e_w_dir", help="Each number is another direction."
     )
     size = c[2].slider(
         "Step size", 0.05, 0.5, step=0.05, key="e_w_size", help="How far each step goes."
@@ -279,7 +279,7 @@ def reroll_tab(sc: Scene):
     )
     c = st.columns(3, vertical_alignment="bottom")
     seed = c[0].number_input(
-        "Start seed", 0, SEED_MAX, key="e_r_seed", help="The harmonization you start from."
+        "Start seed", 0, MAX_SEED, key="e_r_seed", help="The harmonization you start from."
     )
     if c[1].button("Start from this seed", key="e_r_start", help="Forget the re-rolls."):
         st.session_state.pop("e_bar", None)
@@ -319,7 +319,7 @@ def reroll_tab(sc: Scene):
 def gallery_tab(sc: Scene):
     st.markdown("The same melody, harmonized with several seeds side by side.")
     c = st.columns(3, vertical_alignment="bottom")
-    first = c[0].number_input("First seed", 0, SEED_MAX, key="e_g_seed", help="Seeds count up.")
+    first = c[0].number_input("First seed", 0, MAX_SEED, key="e_g_seed", help="Seeds count up.")
     n = c[1].slider("How many", 2, 12, step=2, key="e_g_n", help="Number of variations.")
     c[2].button(
         "🎲 Random first seed",
