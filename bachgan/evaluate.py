@@ -16,6 +16,7 @@ import numpy as np
 
 from bachgan import metrics
 from bachgan.data import windows
+from bachgan.sampling import Harmonizer, reroll_bar
 from bachgan.voices import STEPS_PER_BAR, VOICE_NAMES, WINDOW_STEPS
 
 OTHERS = {v: tuple(x for x in range(4) if x != v) for v in range(4)}
@@ -136,30 +137,24 @@ def comparison_table(results: list[dict]) -> str:
     return metrics.headline_table(columns)
 
 
-class NoiseHarmonizer:
+class NoiseHarmonizer(Harmonizer):
     """The same pipeline with the generator replaced by uniform noise: what the
     clean-up's rules achieve on their own, to show how much the model contributes."""
 
-    def __init__(self, harmonizer, seed: int = 0):
-        from bachgan import sampling
+    def __init__(self, preset, seed: int = 0):  # no model to load
+        self.preset, self.card = preset, {"path": "noise", "iteration": 0}
+        self._rng = np.random.default_rng(seed)
 
-        self._h = sampling.Harmonizer.__new__(sampling.Harmonizer)
-        self._h.__dict__.update(harmonizer.__dict__)
-        rng = np.random.default_rng(seed)
-        self._h._run = lambda cond, z, voice: rng.uniform(
-            -1, 1, (len(cond), WINDOW_STEPS, harmonizer.preset.n_pitches, 4)
-        ).astype(np.float32)
-        self.preset, self.card = harmonizer.preset, {"path": "noise", "iteration": 0}
-
-    def harmonize(self, *args, **kw):
-        return self._h.harmonize(*args, **kw)
+    def _run(self, cond, z, voice):
+        shape = (len(cond), WINDOW_STEPS, self.preset.n_pitches, 4)
+        return self._rng.uniform(-1, 1, shape).astype(np.float32)
 
 
 def ablation(harmonizer, max_windows: int = 120, seed: int = 0) -> dict:
     """Held-out chorale melodies under each decoding, pooled over condition voices."""
     test = _test_windows()
     test = test[:: max(1, len(test) // max_windows)][:max_windows]
-    noise = NoiseHarmonizer(harmonizer, seed)
+    noise = NoiseHarmonizer(harmonizer.preset, seed)
     variants = {
         "model + voice-leading clean-up (default)": (harmonizer, {}),
         "model + per-voice clean-up": (harmonizer, {"cleanup": "per-voice"}),
@@ -189,7 +184,6 @@ def latent_locality(harmonizer, n: int = 60, seed: int = 0) -> dict:
     """
     test = _test_windows()
     test = test[:: max(1, len(test) // n)][:n]
-    from bachgan.sampling import reroll_bar
 
     d1 = d2 = c1 = c2 = 0.0
     v = harmonizer.preset.condition_voices[0]

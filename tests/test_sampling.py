@@ -123,3 +123,18 @@ def test_a_four_voice_input_gives_its_own_voice(harmonizer):
     four = Voices.stack([bach, bach.transpose(-5), bach.transpose(-12), bass])
     out = harmonizer.harmonize(four, "bass", seed=0)
     assert out.voices.voice(3) == bass  # the given bass, not the soprano
+
+
+def test_noise_harmonizer_runs_the_pipeline_without_a_model(harmonizer):
+    """The ablation's 'no model' row: the clean-up on uniform noise, the melody kept."""
+    from bachgan.evaluate import NoiseHarmonizer
+
+    melody = builtin_tune("Old Hundredth")
+    noise = NoiseHarmonizer(harmonizer.preset, seed=0)
+    assert not hasattr(noise, "generator")
+    out = noise.harmonize(melody, "soprano", seed=1)
+    assert out.voices.voice(0) == melody
+    assert abs(out.raw_roll.mean()) < 0.05  # uniform on [-1, 1]; a model's roll is mostly -1
+    again = NoiseHarmonizer(harmonizer.preset, seed=0).harmonize(melody, "soprano", seed=1)
+    assert again.voices == out.voices  # its own seed, not the latent's, decides the noise
+    assert out.voices != harmonizer.harmonize(melody, "soprano", seed=1).voices
