@@ -221,3 +221,21 @@ def test_upsample_conv_is_upsampling_then_the_conv(kernel_size):
     np.testing.assert_allclose(got, want, atol=1e-12)
     grads = tape.gradient(total, conv.trainable_variables)
     assert all(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
+
+
+def test_loss_divergence_script_follows_both_steps_beside_the_reference(corpus):
+    """scripts/loss_divergence.py (the README's 'how far rounding carries'): per iteration, each
+    step's distance from the reference, float32 within its rounding, bfloat16 coarser."""
+    script = Path(__file__).resolve().parent.parent / "scripts" / "loss_divergence.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--preset", "tiny", "--iterations", "2"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(out.stdout)
+    f32, bf16 = result["steps"]["float32"], result["steps"]["bf16"]
+    assert len(f32["loss"]) == len(bf16["weights"]) == len(result["losses"]["reference"]) == 2
+    assert f32["loss"][0] < 1e-4 and f32["weights"][0] < 1e-2
+    assert bf16["loss"][0] > 10 * f32["loss"][0] and bf16["weights"][0] > f32["weights"][0]
+    assert result["losses"]["reference"][0].keys() == set(LOSSES)
