@@ -148,9 +148,13 @@ def parse_chorale(path: str) -> tuple[str, Chorale | None, str]:
     return name, Chorale(name, voices, key, sorted(meters)[0]), ""
 
 
+def cache_dir() -> Path:
+    """Where the parsed corpus and the machine's training lock live ($BACHGAN_CACHE)."""
+    return Path(os.environ.get("BACHGAN_CACHE") or Path.home() / ".cache" / "bachgan")
+
+
 def cache_path() -> Path:
-    root = os.environ.get("BACHGAN_CACHE") or Path.home() / ".cache" / "bachgan"
-    return Path(root) / f"chorales-v{CACHE_VERSION}.npz"
+    return cache_dir() / f"chorales-v{CACHE_VERSION}.npz"
 
 
 def _save_cache(corpus: Corpus, path: Path) -> None:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bachgan.data import cache_dir
 from bachgan.pianoroll import to_roll
 from bachgan.presets import DEFAULT_PRECISION, MAX_SEED, check_precision, run_precision
 from bachgan.runs_io import (
@@ -70,8 +71,7 @@ def is_disk_full(err: BaseException) -> bool:
 
 
 def lock_path() -> Path:
-    root = os.environ.get("BACHGAN_CACHE") or Path.home() / ".cache" / "bachgan"
-    return Path(root) / "train.lock"
+    return cache_dir() / "train.lock"
 
 
 def acquire_lock():
