@@ -43,7 +43,8 @@ DEFAULTS = {
     "e_g_n": 6,
 }
 KEPT = [*DEFAULTS, "e_tab"]
-TABS = ["Interpolate A → B", "Random walk", "Re-roll a bar", "Gallery", "☆ Favourites"]
+# Short enough to fit side by side on a 360 px phone; each tab opens with a line saying more.
+TABS = ["A → B", "Walk", "Re-roll", "Gallery", "☆ Kept"]
 
 
 @dataclass
@@ -114,7 +115,7 @@ def keep_button(sc: Scene, label: str, voices: Voices, z, seed=None, key: str = 
         key=f"keep_{key}",
         on_click=keep,
         args=(entry,),
-        help="Add this one to your favourites (see the Favourites tab).",
+        help="Add this one to your favourites (see the ☆ Kept tab).",
     )
 
 

@@ -7,8 +7,9 @@ difference; this measures how fast. All three start from the same weights and rn
 train with Adam, as `train` does, on the same real batches.
 
 Per iteration, for each step against the reference:
-- `loss`: the largest difference of the four losses, each relative to that loss's mean size
-  over the run (a loss that crosses zero would make a plain relative difference explode);
+- `loss`: the largest difference of the four losses, each relative to the larger of that
+  loss's size at the iteration and its mean size over the run (a loss that crosses zero would
+  make a plain relative difference explode);
 - `weights`: the distance between the generator's weights and the reference's, relative to
   how far the reference's have moved from the start.
 
@@ -89,7 +90,7 @@ def main() -> int:
     result = {"preset": p.name, "iterations": args.iterations, "machine": machine(), "steps": {}}
     for name in STEPS:
         loss = [
-            max(abs(a[k] - r[k]) / scale[k] for k in keys)
+            max(abs(a[k] - r[k]) / max(abs(r[k]), scale[k]) for k in keys)
             for a, r in zip(losses[name], losses["reference"])
         ]
         weights = [d / m for d, m in zip(apart[name], moved)]
