@@ -3,10 +3,12 @@
 The Performance issue asks for "the same losses up to float noise". At the first iteration
 BachGAN's float32 step differs from the plain reference (bachgan.reference_step) only in the
 order of its sums, the bfloat16 step in coarser arithmetic. Training amplifies either
-difference; this measures how fast. All three start from the same weights and rng state and
-train with Adam, as `train` does, on the same real batches.
+difference; this measures how fast. A second copy of the reference runs too: the same code on
+the same machine, so whatever separates it from the first is float noise alone (the order in
+which TensorFlow's threads finish their sums). All four start from the same weights and rng
+state and train with Adam, as `train` does, on the same real batches.
 
-Per iteration, for each step against the reference:
+Per iteration, for each of the others against the reference:
 - `loss`: the largest difference of the four losses, each relative to the larger of that
   loss's size at the iteration and its mean size over the run (a loss that crosses zero would
   make a plain relative difference explode);
@@ -27,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-STEPS = {"float32": "float32", "bf16": "mixed_bfloat16"}
+STEPS = {"float32": "float32", "bf16": "mixed_bfloat16"}  # BachGAN's step, in each arithmetic
 
 
 def _flat(model) -> np.ndarray:
@@ -69,26 +71,28 @@ def main() -> int:
         if name != "float32":
             gans[name].generator.set_weights(gans["float32"].generator.get_weights())
             gans[name].critic.set_weights(gans["float32"].critic.get_weights())
-    ref = ReferenceStep.like(gans["float32"])
+    ref, again = ReferenceStep.like(gans["float32"]), ReferenceStep.like(gans["float32"])
     start = _flat(ref.generator)
+    steps = {name: (gan.generator, gan.train_on_batch) for name, gan in gans.items()}
+    steps["reference_again"] = (again.generator, again)
+    runs = {"reference": (ref.generator, ref), **steps}
 
-    losses = {name: [] for name in ["reference", *STEPS]}
-    moved, apart = [], {name: [] for name in STEPS}
+    losses = {name: [] for name in runs}
+    moved, apart = [], {name: [] for name in steps}
     for batch in batches:
-        losses["reference"].append({k: float(v) for k, v in ref(*batch).items()})
-        for name, gan in gans.items():
-            got = gan.train_on_batch(batch, return_dict=True)
+        for name, (_, run) in runs.items():
+            got = run(*batch) if name.startswith("reference") else run(batch, return_dict=True)
             losses[name].append({k: float(v) for k, v in got.items()})
         theirs = _flat(ref.generator)
         moved.append(float(np.linalg.norm(theirs - start)))
-        for name, gan in gans.items():
-            apart[name].append(float(np.linalg.norm(_flat(gan.generator) - theirs)))
+        for name, (generator, _) in steps.items():
+            apart[name].append(float(np.linalg.norm(_flat(generator) - theirs)))
         print(f"iteration {len(moved)} done", file=sys.stderr, flush=True)
 
     keys = list(losses["reference"][0])
     scale = {k: float(np.mean([abs(r[k]) for r in losses["reference"]])) for k in keys}
     result = {"preset": p.name, "iterations": args.iterations, "machine": machine(), "steps": {}}
-    for name in STEPS:
+    for name in steps:
         loss = [
             max(abs(a[k] - r[k]) / max(abs(r[k]), scale[k]) for k in keys)
             for a, r in zip(losses[name], losses["reference"])

@@ -239,3 +239,4 @@ def test_loss_divergence_script_follows_both_steps_beside_the_reference(corpus):
     assert f32["loss"][0] < 1e-4 and f32["weights"][0] < 1e-2
     assert bf16["loss"][0] > 10 * f32["loss"][0] and bf16["weights"][0] > f32["weights"][0]
     assert result["losses"]["reference"][0].keys() == set(LOSSES)
+    assert len(result["steps"]["reference_again"]["loss"]) == 2  # the reference beside itself
