@@ -251,34 +251,43 @@ TRAIN_MODES = {
 }
 
 
+def same_start(preset, modes) -> dict:
+    """A compiled WGANGP per mode of TRAIN_MODES, all from the same initial weights (the same
+    on every call) and rng state, so their steps can be compared and timed side by side."""
+    import keras
+
+    from bachgan.model import WGANGP
+
+    keras.utils.set_random_seed(0)
+    gans = {}
+    for mode in modes:
+        jit, precision = TRAIN_MODES[mode]
+        gan = WGANGP(preset, seed=0, precision=precision)
+        gan.compile(jit_compile=jit)
+        if gans:
+            first = next(iter(gans.values()))
+            gan.generator.set_weights(first.generator.get_weights())
+            gan.critic.set_weights(first.critic.get_weights())
+        gans[mode] = gan
+    return gans
+
+
 def bench_training(
     preset_name: str, iterations: int, reference: bool, modes=tuple(TRAIN_MODES)
 ) -> dict:
     """Time BachGAN's step in each of `modes` and optionally the reference, interleaved, all
     from the same weights and rng state."""
-    import keras
-
-    from bachgan.model import WGANGP
     from bachgan.presets import get_preset
     from bachgan.reference_step import ReferenceStep
 
     p = get_preset(preset_name)
     data = _synthetic_batch(p)
-    keras.utils.set_random_seed(0)  # the same initial weights on every run
+    gans = same_start(p, modes)
     runners, losses, warmup = {}, {}, {}
-    first = None
-    for mode in modes:
-        jit, precision = TRAIN_MODES[mode]
-        gan = WGANGP(p, seed=0, precision=precision)
-        gan.compile(jit_compile=jit)
-        if first is None:
-            first = gan
-        else:
-            gan.generator.set_weights(first.generator.get_weights())
-            gan.critic.set_weights(first.critic.get_weights())
+    for mode, gan in gans.items():
         runners[mode] = lambda gan=gan: gan.train_on_batch(data, return_dict=True)
     if reference:
-        ref = ReferenceStep.like(first)  # same weights and rng state
+        ref = ReferenceStep.like(next(iter(gans.values())))  # same weights and rng state
         runners["reference"] = lambda: {k: float(v) for k, v in ref(*data).items()}
     for name, run in runners.items():  # first call: tracing and compiling
         t0 = time.perf_counter()

@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-STEPS = {"float32": "float32", "bf16": "mixed_bfloat16"}  # BachGAN's step, in each arithmetic
+STEPS = {"float32": "no_xla", "bf16": "bf16"}  # BachGAN's step: name -> bench.TRAIN_MODES
 
 
 def _flat(model) -> np.ndarray:
@@ -52,28 +52,26 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=40)
     args = parser.parse_args()
 
-    import keras
-
-    from bachgan.bench import machine
+    from bachgan.bench import machine, same_start
     from bachgan.data import load_corpus, make_dataset, stack_windows
-    from bachgan.model import WGANGP
     from bachgan.presets import get_preset
     from bachgan.reference_step import ReferenceStep
 
     p = get_preset(args.preset)
     windows = stack_windows(load_corpus().windows("train", p.hop))
     batches = list(make_dataset(windows, p).take(args.iterations))
-    keras.utils.set_random_seed(0)
-    gans = {}
-    for name, precision in STEPS.items():
-        gans[name] = WGANGP(p, seed=0, precision=precision)
-        gans[name].compile(jit_compile=False)
-        if name != "float32":
-            gans[name].generator.set_weights(gans["float32"].generator.get_weights())
-            gans[name].critic.set_weights(gans["float32"].critic.get_weights())
-    ref, again = ReferenceStep.like(gans["float32"]), ReferenceStep.like(gans["float32"])
+    gans = same_start(p, STEPS.values())
+    first = gans[STEPS["float32"]]
+    ref, again = ReferenceStep.like(first), ReferenceStep.like(first)
     start = _flat(ref.generator)
-    steps = {name: (gan.generator, gan.train_on_batch) for name, gan in gans.items()}
+    # name -> (its generator, one iteration on a batch's (real, cond, voice))
+    steps = {
+        name: (
+            gans[mode].generator,
+            lambda *b, gan=gans[mode]: gan.train_on_batch(b, return_dict=True),
+        )
+        for name, mode in STEPS.items()
+    }
     steps["reference_again"] = (again.generator, again)
     runs = {"reference": (ref.generator, ref), **steps}
 
@@ -81,7 +79,7 @@ def main() -> int:
     moved, apart = [], {name: [] for name in steps}
     for batch in batches:
         for name, (_, run) in runs.items():
-            got = run(*batch) if name.startswith("reference") else run(batch, return_dict=True)
+            got = run(*batch)
             losses[name].append({k: float(v) for k, v in got.items()})
         theirs = _flat(ref.generator)
         moved.append(float(np.linalg.norm(theirs - start)))
