@@ -26,18 +26,26 @@ import numpy as np
 
 from bachgan.voices import SILENT, STEPS_PER_BAR, WINDOW_STEPS, Voices
 
-CACHE_VERSION = 2  # 2: one id per chorale, whatever its file format
-BAR_STEPS_OK = {"4/4", "2/2"}  # meters whose bar is 16 sixteenths
+CACHE_VERSION = 3  # 3: triple meters and fermatas
+BAR_STEPS = {"4/4": 16, "2/2": 16, "3/4": 12, "3/2": 24}  # sixteenths a bar, per meter read
+BAR_STEPS_OK = {"4/4", "2/2"}  # meters whose bar is 16 sixteenths, as melodies' bars are
 
 
 @dataclass
 class Chorale:
-    """One chorale: its id (e.g. 'bwv1.6'), voices, key name and meter."""
+    """One chorale: its id (e.g. 'bwv1.6'), voices, key name (music21's, e.g. 'f# minor'),
+    meter, and `fermatas`, bool (steps,): True where a note under a fermata sounds (the
+    chorale's phrase ends; None where the source has none)."""
 
     name: str
     voices: Voices
     key: str = ""
     meter: str = "4/4"
+    fermatas: np.ndarray | None = None
+
+    @property
+    def bar_steps(self) -> int:
+        return BAR_STEPS[self.meter]
 
 
 @dataclass
@@ -48,8 +56,12 @@ class Corpus:
     skipped: dict[str, str] = field(default_factory=dict)
     source: str = "music21"
 
-    def windows(self, split: str, hop: int = STEPS_PER_BAR) -> list[Voices]:
-        return [w for c in self.splits[split] for w in windows(c.voices, hop)]
+    def chorales(self, split: str, meters=BAR_STEPS_OK) -> list[Chorale]:
+        """A split's chorales in the given meters (by default those of 16 sixteenths a bar)."""
+        return [c for c in self.splits[split] if c.meter in meters]
+
+    def windows(self, split: str, hop: int = STEPS_PER_BAR, meters=BAR_STEPS_OK) -> list[Voices]:
+        return [w for c in self.chorales(split, meters) for w in windows(c.voices, hop)]
 
     def split_names(self) -> dict[str, list[str]]:
         return {k: [c.name for c in v] for k, v in self.splits.items()}
@@ -102,7 +114,7 @@ def chorale_id(file_name: str) -> str:
 
 def parse_chorale(path: str) -> tuple[str, Chorale | None, str]:
     """Parse one corpus file -> (name, chorale or None, reason skipped)."""
-    from music21 import chord, converter
+    from music21 import chord, converter, expressions
 
     name = chorale_id(Path(path).name)
     try:
@@ -113,16 +125,15 @@ def parse_chorale(path: str) -> tuple[str, Chorale | None, str]:
     if len(parts) != 4:
         return name, None, f"has {len(parts)} parts, not 4"
     meters = {ts.ratioString for ts in score.recurse().getElementsByClass("TimeSignature")}
-    if not meters or not meters <= BAR_STEPS_OK:
-        return (
-            name,
-            None,
-            f"meter {'/'.join(sorted(meters)) or 'unknown'} is not 16 sixteenths a bar",
-        )
+    if len(meters) != 1 or not meters <= BAR_STEPS.keys():
+        shown = "/".join(sorted(meters)) or "unknown"
+        why = "changes meter" if len(meters) > 1 else "is not 4/4, 2/2, 3/4 or 3/2"
+        return name, None, f"meter {shown} {why}"
     first_bar = parts[0].getElementsByClass("Measure").first()
     pickup = int(round(float(first_bar.paddingLeft) * 4)) if first_bar is not None else 0
     columns, onset_cols = [], []
     end = int(round(float(score.highestTime) * 4)) + pickup
+    fermatas = np.zeros(end, bool)
     for part in parts:
         pitch = np.full(end, SILENT, np.int16)
         onset = np.zeros(end, bool)
@@ -135,6 +146,8 @@ def parse_chorale(path: str) -> tuple[str, Chorale | None, str]:
             if stop > start:
                 pitch[start:stop] = p
                 onset[start] = True
+                if any(isinstance(e, expressions.Fermata) for e in n.expressions):
+                    fermatas[start:stop] = True
         columns.append(pitch)
         onset_cols.append(onset)
     voices = Voices(np.stack(columns, 1), np.stack(onset_cols, 1))
@@ -145,7 +158,7 @@ def parse_chorale(path: str) -> tuple[str, Chorale | None, str]:
         key = str(score.analyze("key"))
     except Exception:
         key = ""
-    return name, Chorale(name, voices, key, sorted(meters)[0]), ""
+    return name, Chorale(name, voices, key, meters.pop(), fermatas), ""
 
 
 def cache_dir() -> Path:
@@ -177,8 +190,13 @@ def _save_cache(corpus: Corpus, path: Path) -> None:
             lengths=lengths,
             pitches=np.concatenate([c.voices.pitches for c in chorales]),
             onsets=np.concatenate([c.voices.onsets for c in chorales]),
+            fermatas=np.concatenate([_fermatas(c) for c in chorales]),
         )
     os.replace(f.name, path)
+
+
+def _fermatas(c: Chorale) -> np.ndarray:
+    return np.zeros(c.voices.steps, bool) if c.fermatas is None else c.fermatas
 
 
 def _load_cache(path: Path) -> Corpus:
@@ -187,11 +205,13 @@ def _load_cache(path: Path) -> Corpus:
         if meta.get("version") != CACHE_VERSION:
             raise ValueError("old cache format")
         pitches, onsets, lengths = z["pitches"], z["onsets"], z["lengths"]
+        fermatas = z["fermatas"]
     splits: dict[str, list[Chorale]] = {"train": [], "valid": [], "test": []}
     starts = np.concatenate([[0], np.cumsum(lengths)])
     for i, name in enumerate(meta["names"]):
         a, b = starts[i], starts[i + 1]
-        ch = Chorale(name, Voices(pitches[a:b], onsets[a:b]), meta["keys"][i], meta["meters"][i])
+        voices = Voices(pitches[a:b], onsets[a:b])
+        ch = Chorale(name, voices, meta["keys"][i], meta["meters"][i], fermatas[a:b])
         splits[meta["splits"][i]].append(ch)
     return Corpus(splits, meta["skipped"], "music21")
 
