@@ -27,6 +27,7 @@ from itertools import product
 import numpy as np
 
 from bachgan import metrics
+from bachgan.context import scale_mask as context_scale
 from bachgan.voices import SATB_RANGES, SILENT, STEPS_PER_BEAT, VOICE_NAMES, Voices
 
 NOTE_COST = 0.35
@@ -61,17 +62,22 @@ def _candidates(roll, voices, low, k):
     return top + low, np.take_along_axis(adj, top, axis=1)
 
 
-def voice_lead(roll: np.ndarray, melody: Voices, voice: int, low: int, k: int = 4) -> Voices:
+def voice_lead(
+    roll: np.ndarray, melody: Voices, voice: int, low: int, k: int = 4, context=None
+) -> Voices:
     """Four voices around the given one (see module doc). roll: (T, P, 4) scores.
 
-    The key is first that of the melody with the generator's strongest pitches (what
-    a listener would hear); if the result's own key differs, it is decoded once more
-    in that key, so the voices agree with the key a listener hears in the result.
+    With a `context` (bachgan.context.Context) the key is the piece's. Without, it is first
+    that of the melody with the generator's strongest pitches (what a listener would hear);
+    if the result's own key differs, it is decoded once more in that key, so the voices
+    agree with the key a listener hears in the result.
     """
+    decode = _lattice(roll, melody, voice, low, k)
+    if context is not None:
+        return decode(context_scale(context))
     strongest = np.where(roll.max(1) > 0, roll.argmax(1) + low, SILENT)
     strongest[:, voice] = melody.pitches[:, 0]
     scale = key_scale(Voices.from_pitches(strongest))
-    decode = _lattice(roll, melody, voice, low, k)
     out = decode(scale)
     again = key_scale(out)
     return out if np.array_equal(again, scale) else decode(again)

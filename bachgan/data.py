@@ -303,6 +303,12 @@ def stack_windows(ws: list[Voices]) -> np.ndarray:
 # ---------------------------------------------------------------- tf.data pipeline
 
 
+def _scale_table() -> np.ndarray:
+    from bachgan.context import _SCALE_TABLE
+
+    return _SCALE_TABLE
+
+
 def shift_bounds(pitches: np.ndarray, low: int, n_pitches: int, transpose=(-5, 6)):
     """Per window, the transpositions within `transpose` that keep every voice in range."""
     sounding = pitches >= 0
@@ -314,8 +320,14 @@ def shift_bounds(pitches: np.ndarray, low: int, n_pitches: int, transpose=(-5, 6
     return lo.astype(np.int32), hi.astype(np.int32)
 
 
-def make_dataset(pitches: np.ndarray, preset, seed: int = 0, start_iteration: int = 0):
+def make_dataset(
+    pitches: np.ndarray, preset, seed: int = 0, start_iteration: int = 0, context=None
+):
     """Training batches of (roll, condition roll, condition voice).
+
+    With a preset that takes context, `context` is `bachgan.context.window_table`'s dict
+    for the same windows (its "pitches" are `pitches`), and the condition carries the
+    context planes after the melody's plane, the key's planes transposed with the window.
 
     Each batch holds `critic_steps` minibatches (one GAN iteration). Shuffling uses a
     fixed seed and augmentation a stateless seed per stream position, so the stream
@@ -329,6 +341,12 @@ def make_dataset(pitches: np.ndarray, preset, seed: int = 0, start_iteration: in
     keep = lo <= hi  # windows that cannot fit the pitch range at all are dropped
     pitches, lo, hi = pitches[keep], lo[keep], hi[keep]
     table = tf.constant(pitches.astype(np.int32))
+    if p.context:
+        times = tf.constant(context["time"][keep])
+        tonics = tf.constant(context["tonic"][keep])
+        minors = tf.constant(context["minor"][keep])
+        pitch_class = tf.constant((np.arange(p.low, p.low + p.n_pitches) % 12).astype(np.int32))
+        scales = tf.constant(_scale_table())
     lo_t, hi_t = tf.constant(lo), tf.constant(hi)
     voices = tf.constant(list(p.condition_voices), tf.int32)
     per_iteration = p.batch_size * p.critic_steps
@@ -345,6 +363,21 @@ def make_dataset(pitches: np.ndarray, preset, seed: int = 0, start_iteration: in
         rows = tf.where(w >= 0, w + shift - p.low, -1)  # -1 one-hot encodes as all zeros
         roll = tf.transpose(tf.one_hot(rows, p.n_pitches), [0, 2, 1]) * 2.0 - 1.0
         cond = tf.gather(roll, [voice], axis=-1)
+        if p.context:
+            rel = (pitch_class - tonics[index] - shift) % 12
+            minor = minors[index]
+            keys = tf.stack(
+                [
+                    tf.gather(scales[minor], rel),
+                    tf.cast(tf.equal(rel, 0), tf.float32),
+                    tf.fill([p.n_pitches], tf.cast(minor, tf.float32)),
+                ],
+                -1,
+            )  # (P, 3)
+            steps = tf.shape(w)[0]
+            key_part = tf.broadcast_to(keys[None], [steps, p.n_pitches, 3])
+            time_part = tf.broadcast_to(times[index][:, None, :], [steps, p.n_pitches, 3])
+            cond = tf.concat([cond, key_part, time_part], -1)
         return roll, cond, voice
 
     ds = tf.data.Dataset.range(len(pitches))

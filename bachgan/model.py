@@ -42,7 +42,7 @@ def precision_policy(precision: str):
 
 
 def _inputs(p: Preset):
-    cond = keras.Input((WINDOW_STEPS, p.n_pitches, 1), name="condition")
+    cond = keras.Input((WINDOW_STEPS, p.n_pitches, p.condition_channels), name="condition")
     voice = keras.Input((), dtype="int32", name="voice")
     return cond, voice
 

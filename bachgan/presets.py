@@ -54,6 +54,16 @@ class Preset:
     sample_every: int = 50
     metrics_every: int = 50
     checkpoint_every: int = 50
+    # Key, mode, phrase ends and meter as planes beside the condition (bachgan.context), and
+    # training windows from the chorales of every meter the corpus has.
+    context: bool = False
+
+    @property
+    def condition_channels(self) -> int:
+        """The condition's planes: the given voice's pianoroll, then the context's."""
+        from bachgan.context import CHANNELS
+
+        return 1 + (CHANNELS if self.context else 0)
 
     @property
     def z_shape(self) -> tuple[int, int, int]:
@@ -96,6 +106,15 @@ PRESETS = {
     # The shipped model: cpu with twice its filters and z channels, at the seed's batch.
     "mid": dataclasses.replace(
         _CPU, name="mid", filters=(32, 64, 128, 256), z_channels=128, batch_size=64
+    ),
+    # mid, told each window's key, mode, phrase ends and meter (bachgan.context).
+    "chorale": dataclasses.replace(
+        _CPU,
+        name="chorale",
+        filters=(32, 64, 128, 256),
+        z_channels=128,
+        batch_size=64,
+        context=True,
     ),
     # For tests: seconds, not minutes.
     "tiny": dataclasses.replace(

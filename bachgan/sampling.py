@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from bachgan import cleanup
+from bachgan.context import estimate as estimate_context
+from bachgan.context import planes as context_planes
 from bachgan.melody import MAX_BARS, MelodyError
 from bachgan.pianoroll import from_roll, to_roll
 from bachgan.voices import (
@@ -98,10 +100,13 @@ def reroll_bar(z: np.ndarray, bar: int, seed: int, preset) -> np.ndarray:
 # ---------------------------------------------------------------- decoding
 
 
-def decode(roll, preset, condition: Voices, voice: int, raw=False, method=DEFAULT_CLEANUP):
+def decode(
+    roll, preset, condition: Voices, voice: int, raw=False, method=DEFAULT_CLEANUP, context=None
+):
     """Generator output -> Voices, with the given voice copied from the input note for note.
 
-    `condition` is the melody alone, or several voices of which column `voice` is taken.
+    `condition` is the melody alone, or several voices of which column `voice` is taken;
+    `context` (a `bachgan.context.Context`), where known, gives the clean-up the piece's key.
     """
     if condition.n_voices > 1:
         condition = condition.voice(voice)
@@ -110,7 +115,10 @@ def decode(roll, preset, condition: Voices, voice: int, raw=False, method=DEFAUL
         p, o = out.pitches.copy(), out.onsets.copy()
         p[:, voice], o[:, voice] = condition.pitches[:, 0], condition.onsets[:, 0]
         return Voices(p, o)
-    return cleanup.METHODS[method](np.asarray(roll, np.float32), condition, voice, preset.low)
+    roll = np.asarray(roll, np.float32)
+    if method == "voice-leading":
+        return cleanup.voice_lead(roll, condition, voice, preset.low, context=context)
+    return cleanup.METHODS[method](roll, condition, voice, preset.low)
 
 
 # ---------------------------------------------------------------- harmonize
@@ -161,7 +169,7 @@ class Harmonizer:
         self._predict = tf.function(
             lambda c, z, v: self.generator([c, z, v], training=False)
         ).get_concrete_function(
-            tf.TensorSpec((None, WINDOW_STEPS, p.n_pitches, 1), tf.float32),
+            tf.TensorSpec((None, WINDOW_STEPS, p.n_pitches, p.condition_channels), tf.float32),
             tf.TensorSpec((None, *p.z_shape), tf.float32),
             tf.TensorSpec((None,), tf.int32),
         )
@@ -205,12 +213,14 @@ class Harmonizer:
         truncation=1.0,
         raw=False,
         cleanup: str = DEFAULT_CLEANUP,
+        context=None,
     ) -> Result:
         """Four voices for a melody of any length up to MAX_BARS bars.
 
         `melody` is one voice, or several of which the one at `voice` is taken (as `decode`
         does). Give `z` (one row per bar, as from `latent()`) or a `seed`; `truncation`
-        scales z.
+        scales z. `context` (key, phrase ends, meter: `bachgan.context.Context`) is read off
+        the melody when not given, for a model that takes it.
         """
         v = voice_index(voice)
         melody = melody.voice(v) if melody.n_voices > 1 else melody
@@ -225,6 +235,11 @@ class Harmonizer:
             raise ValueError(f"z has {z.shape[0]} bar rows, the melody needs {n_bars}")
         p = self.preset
         roll_in = to_roll(padded, p.low, p.n_pitches)  # (T, P, 1)
+        if context is None and p.context:
+            context = estimate_context(melody)
+        if p.context:
+            extra = context_planes(context, padded.steps, p.low, p.n_pitches)
+            roll_in = np.concatenate([roll_in, extra], -1)
         starts = list(range(0, n_bars - 1)) if n_bars > 2 else [0]
         at = [s * STEPS_PER_BAR for s in starts]
         cond = np.stack([roll_in[a : a + WINDOW_STEPS] for a in at])
@@ -238,7 +253,7 @@ class Harmonizer:
         roll = total / weight
         # Padding after the melody is not music: nothing sounds there.
         roll[steps:] = -1.0
-        result = decode(roll, p, padded, v, raw=raw, method=cleanup).slice(0, steps)
+        result = decode(roll, p, padded, v, raw, cleanup, context).slice(0, steps)
         roll = roll[:steps]
         return Result(result, v, z, seed, roll, _cleanup_report(result, roll, v, p.low))
 

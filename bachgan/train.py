@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bachgan.context import planes as context_planes
 from bachgan.data import cache_dir
 from bachgan.pianoroll import to_roll
 from bachgan.presets import DEFAULT_PRECISION, MAX_SEED, check_precision, run_precision
@@ -45,7 +46,7 @@ from bachgan.runs_io import (
     remove_stale_tmp,
     rewrite_jsonl,
 )
-from bachgan.voices import VOICE_NAMES, Voices
+from bachgan.voices import STEPS_PER_BAR, VOICE_NAMES, WINDOW_STEPS, Voices
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 KEEP_CHECKPOINTS = 3
@@ -154,13 +155,20 @@ def open_corpus(source: str, **kw):
 
 
 def sample_set(corpus, preset, n: int):
-    """Fixed held-out windows (validation split) with a condition voice each."""
+    """Fixed held-out windows (validation split) with a condition voice each, and each
+    window's context (key, phrase ends, meter) for presets that take it, else None."""
+    from bachgan import context
     from bachgan.data import stack_windows
 
-    ws = corpus.windows("valid") or corpus.windows("test")
+    split = "valid" if corpus.windows("valid") else "test"
+    ws = corpus.windows(split)
     idx = np.linspace(0, len(ws) - 1, n).astype(int)
     voices = np.array([preset.condition_voices[i % len(preset.condition_voices)] for i in range(n)])
-    return stack_windows([ws[i] for i in idx]), voices
+    contexts = None
+    if preset.context:
+        table = context.window_table(corpus.chorales(split), STEPS_PER_BAR, WINDOW_STEPS)
+        contexts = [context.window_context(table, i) for i in idx]
+    return stack_windows([ws[i] for i in idx]), voices, contexts
 
 
 def run_callback(run):
@@ -326,7 +334,8 @@ class Run:
         import keras
         import tensorflow as tf
 
-        from bachgan.data import make_dataset, stack_windows
+        from bachgan.context import window_table
+        from bachgan.data import BAR_STEPS, make_dataset, stack_windows
         from bachgan.model import WGANGP
         from bachgan.presets import Preset
 
@@ -382,8 +391,12 @@ class Run:
                 self.ckpt.read(str(self.dir / "checkpoints" / f"ckpt-{start:06d}" / "ckpt"))
                 self.log(f"resumed from iteration {start}")
 
-            train = stack_windows(corpus.windows("train", p.hop))
-            ds = make_dataset(train, p, seed=cfg["seed"], start_iteration=start)
+            if p.context:  # every meter, each window with its key, phrase ends and bar lines
+                table = window_table(corpus.chorales("train", BAR_STEPS), p.hop, WINDOW_STEPS)
+                train = table["pitches"]
+            else:
+                table, train = None, stack_windows(corpus.windows("train", p.hop))
+            ds = make_dataset(train, p, seed=cfg["seed"], start_iteration=start, context=table)
             self.samples = sample_set(corpus, p, N_SAMPLES)
             self.eval_set = sample_set(corpus, p, N_EVAL)
             self.sample_z = np.asarray(
@@ -506,10 +519,13 @@ class Run:
             self.save(iteration)
         self.status.update(iteration=iteration)
 
-    def generate(self, pitches, voices, z):
+    def generate(self, pitches, voices, z, contexts=None):
         p = self.preset
         rolls = np.stack([to_roll(Voices.from_pitches(w), p.low, p.n_pitches) for w in pitches])
         cond = np.take_along_axis(rolls, voices[:, None, None, None], axis=-1)
+        if contexts is not None:
+            extra = [context_planes(c, WINDOW_STEPS, p.low, p.n_pitches) for c in contexts]
+            cond = np.concatenate([cond, np.stack(extra)], -1)
         return np.asarray(self.gan.generator([cond, z, voices], training=False))
 
     def musical_metrics(self) -> dict:
@@ -518,11 +534,10 @@ class Run:
         from bachgan import metrics
         from bachgan.model import sample_z
 
-        pitches, voices = self.eval_set
-        raw = self.generate(
-            pitches, voices, np.asarray(sample_z(len(pitches), self.preset, seed=99))
-        )
-        results = self.decode(raw, pitches, voices)
+        pitches, voices, contexts = self.eval_set
+        z = np.asarray(sample_z(len(pitches), self.preset, seed=99))
+        raw = self.generate(pitches, voices, z, contexts)
+        results = self.decode(raw, pitches, voices, contexts)
         per_voice = [
             metrics.batch_metrics(
                 [r for r, x in zip(results, voices) if x == v], [u for u in range(4) if u != v]
@@ -531,20 +546,21 @@ class Run:
         ]
         return {f"music/{k}": float(np.mean([m[k] for m in per_voice])) for k in per_voice[0]}
 
-    def decode(self, raw, pitches, voices) -> list:
+    def decode(self, raw, pitches, voices, contexts=None) -> list:
         from bachgan import sampling
 
+        contexts = contexts or [None] * len(raw)
         return [
-            sampling.decode(r, self.preset, Voices.from_pitches(w), v)
-            for r, w, v in zip(raw, pitches, voices)
+            sampling.decode(r, self.preset, Voices.from_pitches(w), v, context=c)
+            for r, w, v, c in zip(raw, pitches, voices, contexts)
         ]
 
     def write_samples(self, iteration: int):
         """The fixed melodies with fixed z: the pianorolls (.npz) and all of them as one MIDI."""
         from bachgan import midi
 
-        pitches, voices = self.samples
-        raw = self.generate(pitches, voices, self.sample_z)
+        pitches, voices, contexts = self.samples
+        raw = self.generate(pitches, voices, self.sample_z, contexts)
         path = self.dir / "samples" / f"iter-{iteration:06d}.npz"
         path.parent.mkdir(exist_ok=True)
         buf = io.BytesIO()
@@ -557,7 +573,7 @@ class Run:
             iteration=iteration,
         )
         atomic_write_bytes(path, buf.getvalue())
-        pieces = self.decode(raw, pitches, voices)
+        pieces = self.decode(raw, pitches, voices, contexts)
         atomic_write_bytes(path.with_suffix(".mid"), midi.to_midi_bytes(Voices.concat(pieces)))
 
     def save(self, iteration: int):
