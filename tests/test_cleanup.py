@@ -74,10 +74,26 @@ def test_silence_before_and_after_the_melody_is_kept():
     assert (out.pitches[4:12] >= 0).all()
 
 
-def test_held_notes_are_sung_again_with_each_new_syllable_on_a_beat():
-    melody = Voices.from_pitches(np.array([72] * 4 + [74] * 4 + [76] * 8))
+def test_inner_voices_sing_each_new_syllable_on_a_beat_and_the_bass_holds():
+    melody = Voices.from_pitches(np.array([72] * 4 + [76] * 4 + [79] * 8))  # C E G over C
     out = cleanup.voice_lead(scores(16, {1: [67] * 16, 2: [64] * 16, 3: [48] * 16}), melody, 0, LOW)
-    assert out.onsets[[0, 4, 8], 3].all() and not out.onsets[12, 3]
+    assert out.pitches[:, 3].tolist() == [48] * 16
+    assert out.onsets[[0, 4, 8], 1].all() and out.onsets[[0, 4, 8], 2].all()
+    assert not out.onsets[12, 1] and out.onsets[:, 3].tolist() == [True] + [False] * 15
+
+
+def test_the_bass_moves_where_the_melody_moves_when_the_generator_allows_it():
+    melody = Voices.from_pitches(np.array([72] * 4 + [76] * 4 + [79] * 8))
+    roll = scores(16, {1: [67] * 16, 2: [64] * 16, 3: [48] * 16})
+    roll[4:8, 43 - LOW, 3] = 0.95  # G2 nearly as good as C3 for the second beat
+    out = cleanup.voice_lead(roll, melody, 0, LOW)
+    assert out.pitches[4, 3] == 43
+    before = cleanup.BASS_HOLD_COST
+    try:
+        cleanup.BASS_HOLD_COST = 0.0
+        assert cleanup.voice_lead(roll, melody, 0, LOW).pitches[4, 3] == 48
+    finally:
+        cleanup.BASS_HOLD_COST = before
 
 
 def test_per_voice_decoder_keeps_order():
