@@ -330,7 +330,7 @@ def test_chorales() -> list:
     """The held-out chorales (never seen in training), parsed once per process."""
     from bachgan.data import load_corpus
 
-    return load_corpus().splits["test"]
+    return load_corpus().chorales("test")
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -83,15 +83,17 @@ def estimate_key(melody: Voices) -> tuple[int, str]:
     if not notes.size:
         return 0, "major"
     hist = np.bincount(notes % 12, minlength=12).astype(float)
-    last = int(notes[-1] % 12)
-    best = (-np.inf, 0, "major")
-    for mode, profile in (("major", metrics.KK_MAJOR), ("minor", metrics.KK_MINOR)):
-        for tonic in range(12):
-            r = np.corrcoef(np.roll(profile, tonic), hist)[0, 1] if hist.std() else 0.0
-            score = r + FINAL_NOTE_WEIGHT * (last == tonic)
-            if score > best[0]:
-                best = (score, tonic, mode)
-    return best[1], best[2]
+    if not hist.std():
+        return int(notes[-1] % 12), "major"
+    # Pearson correlation with each of the 24 rotated profiles at once (rows: major, minor).
+    profiles = np.stack(
+        [np.roll(prof, t) for prof in (metrics.KK_MAJOR, metrics.KK_MINOR) for t in range(12)]
+    )
+    z = lambda x: (x - x.mean(-1, keepdims=True)) / x.std(-1, keepdims=True)  # noqa: E731
+    r = z(profiles) @ z(hist) / 12
+    r += FINAL_NOTE_WEIGHT * (np.arange(24) % 12 == notes[-1] % 12)
+    best = int(r.argmax())
+    return best % 12, MODES[best // 12]
 
 
 def guess_phrase_ends(melody: Voices) -> np.ndarray:

@@ -28,7 +28,7 @@ def _test_split() -> tuple[list, tuple[str, ...]]:
     from bachgan.data import load_corpus
 
     corpus = load_corpus()
-    return corpus.windows("test"), tuple(corpus.split_names()["test"])
+    return corpus.windows("test"), tuple(c.name for c in corpus.chorales("test"))
 
 
 def _test_windows():

@@ -220,7 +220,8 @@ class Harmonizer:
         `melody` is one voice, or several of which the one at `voice` is taken (as `decode`
         does). Give `z` (one row per bar, as from `latent()`) or a `seed`; `truncation`
         scales z. `context` (key, phrase ends, meter: `bachgan.context.Context`) is read off
-        the melody when not given, for a model that takes it.
+        the melody when not given; models that take it see it, and the clean-up decodes in
+        its key with its cadences.
         """
         v = voice_index(voice)
         melody = melody.voice(v) if melody.n_voices > 1 else melody
@@ -235,7 +236,7 @@ class Harmonizer:
             raise ValueError(f"z has {z.shape[0]} bar rows, the melody needs {n_bars}")
         p = self.preset
         roll_in = to_roll(padded, p.low, p.n_pitches)  # (T, P, 1)
-        if context is None and p.context:
+        if context is None:
             context = estimate_context(melody)
         if p.context:
             extra = context_planes(context, padded.steps, p.low, p.n_pitches)

@@ -7,6 +7,7 @@ import random
 import streamlit as st
 
 import app_state as app
+from bachgan.context import estimate as estimate_context
 from bachgan.data import chorale_title
 from bachgan.melody import (
     BUILTIN_TUNES,
@@ -101,7 +102,7 @@ def melody_input(voice: int):
             "among his chorales.",
         )
         melody, report = melody_from_text(BUILTIN_TUNES[tune], name)
-        return melody, report, tune, None
+        return melody, report, tune, None, None
     if source == "upload":
         st.caption(limits_caption())
         file = st.file_uploader(
@@ -136,7 +137,7 @@ def melody_input(voice: int):
                 st.session_state.h_tempo_before = st.session_state.h_tempo
             st.session_state.h_tempo_of = file_id  # a new file plays at its own tempo
             st.session_state.h_tempo = st.session_state.h_tempo_file = round(report.tempo)
-        return melody, report, file_name, None
+        return melody, report, file_name, None, None
     if source == "text":
         text = st.text_area(
             "Notes",
@@ -149,7 +150,7 @@ def melody_input(voice: int):
         with st.expander("How to type notes"):
             st.markdown(notation_help())
         melody, report = melody_from_text(text, name)
-        return melody, report, "your melody", None
+        return melody, report, "your melody", None, None
     chorales = app.test_chorales()
     by_name = {c.name: c for c in sorted(chorales, key=lambda c: bwv_order(c.name))}
     chosen = st.selectbox(
@@ -168,20 +169,23 @@ def melody_input(voice: int):
     bach = by_name[chosen].voices.slice(0, steps)
     title = chorale_title(chosen)
     report = ImportReport([f"took the {name} of {title}"])
-    return bach.voice(voice), report, f"{title} ({name})", bach
+    ends = by_name[chosen].fermatas[:steps]  # the hymn's phrase ends, as its melody marks them
+    return bach.voice(voice), report, f"{title} ({name})", bach, ends
 
 
-def harmonize(choice: str, melody, voice: int, seed: int, truncation: float):
-    """The result for these inputs, reused while they stay the same."""
+def harmonize(choice: str, melody, voice: int, seed: int, truncation: float, ends=None):
+    """The result for these inputs, reused while they stay the same. `ends`: the melody's
+    phrase ends where it marks them (a chorale's fermatas), else guessed from it."""
     h = app.load_model(choice)  # cached; its version changes when a run saves a newer model
     if h is None:
         return None
-    key = (h.version, melody.digest(), voice, seed, truncation)
+    context = estimate_context(melody, phrase_ends=ends)
+    key = (h.version, melody.digest(), voice, seed, truncation, context.key, ends is None)
     kept = st.session_state.get("h_result")
     if kept and kept["key"] == key:
         return kept["result"]
     with st.spinner("Harmonizing…"):
-        result = h.harmonize(melody, voice, seed=seed, truncation=truncation)
+        result = h.harmonize(melody, voice, seed=seed, truncation=truncation, context=context)
     st.session_state.h_result = {"key": key, "result": result}
     return result
 
@@ -399,9 +403,9 @@ with left:
         picked = None
 
 if picked and st.session_state.get("h_active"):
-    melody, report, label, original = picked
+    melody, report, label, original, ends = picked
     try:
-        result = harmonize(choice, melody, voice, int(seed), float(truncation))
+        result = harmonize(choice, melody, voice, int(seed), float(truncation), ends)
     except MelodyError as e:
         st.error(str(e))
         result = None
