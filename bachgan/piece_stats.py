@@ -83,10 +83,19 @@ def parse_key(name: str) -> tuple[int, str]:
     return (LETTERS[tonic] + shift) % 12, parts[1].lower()
 
 
-def analyze_key(voices: Voices) -> tuple[int, str]:
+M21_NAMES = ("C", "C#", "D", "E-", "E", "F", "F#", "G", "A-", "A", "B-", "B")
+
+
+def key_text(tonic: int, mode: str) -> str:
+    """(7, 'minor') -> 'g minor', as music21 names keys (and `piece_stats.parse_key` reads)."""
+    name = M21_NAMES[tonic % 12]
+    return f"{name.lower() if mode == 'minor' else name} {mode}"
+
+
+def _ranked_keys(voices: Voices) -> list[tuple[int, str]]:
     """music21's key analysis (its default, Aarden-Essen profiles on the duration-weighted
-    pitch classes) of all voices: (tonic pitch class, mode). The same analysis gave the
-    corpus its keys; a flat stream of notes is enough for it, no parts or measures."""
+    pitch classes): all 24 keys, best first. The same analysis gave the corpus its keys;
+    a flat stream of notes is enough for it, no parts or measures."""
     from music21 import note, stream
 
     s = stream.Stream()
@@ -95,8 +104,27 @@ def analyze_key(voices: Voices) -> tuple[int, str]:
             s.insert(start / 4, note.Note(pitch, quarterLength=(end - start) / 4))
     if not s.notes:
         raise ValueError("no notes to analyze")
-    k = s.analyze("key")
-    return int(k.tonic.pitchClass), str(k.mode)
+    best = s.analyze("key")
+    ranked = [best, *best.alternateInterpretations]
+    ranked.sort(key=lambda k: -k.correlationCoefficient)
+    return [(int(k.tonic.pitchClass), str(k.mode)) for k in ranked]
+
+
+def analyze_key(voices: Voices) -> tuple[int, str]:
+    """music21's key of all voices together: (tonic pitch class, mode)."""
+    return _ranked_keys(voices)[0]
+
+
+def melody_key(melody: Voices) -> tuple[int, str]:
+    """The key of a lone tune: music21's best-ranked key whose tonic is the tune's last
+    note. A melody alone says little (Ein feste Burg's few bars rank G major above D
+    major), while hymn and folk tunes end on their tonic."""
+    notes = melody.notes(0)
+    if not notes:
+        raise ValueError("no notes to analyze")
+    last = notes[-1][2] % 12
+    ranked = _ranked_keys(melody.voice(0))
+    return next((k for k in ranked if k[0] == last), ranked[0])
 
 
 # ---------------------------------------------------------------- chords
