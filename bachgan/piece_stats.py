@@ -13,7 +13,8 @@ module counts those things for one piece, given the piece's key and its phrase e
   16ths: chord quality (`QUALITIES`);
 - per phrase end (the start of each run of the fermata mask): the cadence (`CADENCES`),
   read from the chord roots and the given key, and whether it closes V-I in any key
-  (Bach's phrases often end in a related key); whether the piece ends on the tonic;
+  (Bach's phrases often end in a related key): 'local_authentic' counts those, 'closed'
+  the phrase ends that are either (or a half cadence); whether the piece ends on the tonic;
 - parallel 5ths/8ves and voice-pair motions, by `bachgan.metrics`' definition;
 - the key of all four voices by music21's analysis (`analyze_key`).
 
@@ -360,19 +361,22 @@ def piece_stats(voices: Voices, tonic: int, mode: str, fermatas=None, key=True) 
     per_voice = [voice_counts(voices, i, tonic) for i in range(4)]
     out = {name: np.stack([c[name] for c in per_voice]) for name in per_voice[0]}
     cadences = np.zeros(len(CADENCES), np.int64)
-    local = 0
+    local = closed = 0
     son = sonorities(voices)
     for start, stop in phrase_ends(np.zeros(0) if fermatas is None else fermatas):
         if start < voices.steps:
             kind = classify_cadence(voices, start, stop, tonic, mode, son)
             cadences[CADENCES.index(kind)] += 1
-            local += closes_on_own_dominant(voices, start, stop, son)
+            in_any_key = closes_on_own_dominant(voices, start, stop, son)
+            local += in_any_key
+            closed += in_any_key or kind in ("authentic", "half")
     found = analyze_key(voices) if key else (-1, None)
     out.update(
         spacing=spacing_counts(voices),
         qualities=quality_counts(voices),
         cadences=cadences,
         local_authentic=np.array(local),
+        closed=np.array(closed),
         ends_on_tonic=np.array(int(ends_on_tonic(voices, tonic))),
         parallels=parallel_counts(voices),
         given_key=np.array([tonic, MODES.index(mode)]),

@@ -48,7 +48,7 @@ UNITS = {
 }
 POOLED = (
     "scale_degrees intervals durations register spacing qualities cadences "
-    "local_authentic ends_on_tonic parallels"
+    "local_authentic closed ends_on_tonic parallels"
 ).split()
 
 
@@ -161,7 +161,9 @@ def _ratio(num, den) -> float:
 
 def figures(stats: list[dict]) -> dict[str, float]:
     """The headline figures of a row's pieces, pooled: bass repeated-pitch share, parallel
-    5ths/8ves per 100 motions, cadence shares, share of pieces ending on the tonic."""
+    5ths/8ves per 100 motions, cadence shares (of phrase ends: authentic or half in the
+    piece's key, V-I in any key, 'closed' = either), share of pieces ending on the tonic;
+    per voice the repeated-pitch share and the mean range of a piece in semitones."""
     if not stats:
         return {}
     s = pool(stats)
@@ -176,8 +178,19 @@ def figures(stats: list[dict]) -> dict[str, float]:
         "local_authentic": _ratio(s["local_authentic"], ends),
         "ends_on_tonic": _ratio(s["ends_on_tonic"], len(stats)),
     }
+    out["closed"] = _ratio(s["closed"], ends)
     out.update({f"cadence/{c}": _ratio(cad[i], ends) for i, c in enumerate(P.CADENCES)})
+    for v, voice in enumerate(VOICE_NAMES):
+        rep = repeats(s["intervals"][v])
+        out[f"repeats/{voice}"] = _ratio(rep[0], rep.sum())
+        out[f"range/{voice}"] = _mean([_range(x["register"][v]) for x in stats])
     return out
+
+
+def _range(register_row) -> float:
+    """Semitones from a voice's lowest to its highest note in one piece (NaN if silent)."""
+    used = np.flatnonzero(register_row)
+    return float(used[-1] - used[0]) if len(used) else math.nan
 
 
 def key_agreement(stats: list[dict], bach: list[dict]) -> dict[str, float]:

@@ -33,10 +33,10 @@ from bachgan import piece_stats as P
 from bachgan import whole_compare as C
 from bachgan.data import Chorale
 from bachgan.melody import MelodyError
-from bachgan.voices import STEPS_PER_BAR, VOICE_NAMES, Voices
+from bachgan.voices import STEPS_PER_BAR, VOICE_NAMES, Voices, voice_index
 from bachgan.whole_tables import tables as tables  # the tables of a result, re-exported
 
-FEATURES_VERSION = 1  # bump when piece_stats counts change: the reference cache is rebuilt
+FEATURES_VERSION = 2  # bump when piece_stats counts change: the reference cache is rebuilt
 BACH, FLOOR, MISMATCHED = "Bach", "Bach vs Bach", "mismatched"
 Make = Callable[[Chorale, int], Voices]
 
@@ -229,6 +229,7 @@ def floor_row(train: list[dict], split: list[dict], given: int, draws: int, seed
     dist = {k: float(np.nanmean([d[k] for d in dists])) for k in dists[0]}
     return {
         "pieces": len(a_idx),
+        "skipped": {},
         "draws": draws,
         "mode_kept": None,
         "key_kept": None,
@@ -300,6 +301,7 @@ def evaluate_whole(
     `voices` given in turn. Returns a JSON-able dict (see `tables`). `progress(done,
     total)` is called after every harmonization."""
     started = time.perf_counter()
+    voices = [voice_index(v) for v in voices]
     corpus = corpus or data.load_corpus()
     chorales = corpus.chorales(split)
     makers = dict(model_rows(harmonizer, seed) if harmonizer is not None else {})

@@ -32,7 +32,7 @@ def _acc(c: dict | None) -> str:
 
 def _headline(rows: dict) -> str:
     head = ["row", "pieces", "mode kept", "key kept", *SUMMARY_LABELS.values()]
-    head += ["bass repeats", "parallels /100", "authentic+half", "V-I in any key"]
+    head += ["bass repeats", "parallels /100", "authentic+half", "V-I in any key", "closed"]
     head += ["ends on tonic", "classifier LR [95% CI]", "classifier GB [95% CI]"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in rows.items():
@@ -41,6 +41,7 @@ def _headline(rows: dict) -> str:
         cells += [_num(r["summary"].get(k)) for k in SUMMARY_LABELS]
         cells += [_pct(r.get("bass_repeats")), _num(r.get("parallels_per_100"), 2)]
         cells += [_pct(r.get("authentic_or_half")), _pct(r.get("local_authentic"))]
+        cells.append(_pct(r.get("closed")))
         cells += [
             _pct(r.get("ends_on_tonic")),
             _acc(cls.get("logistic")),

@@ -156,6 +156,8 @@ def test_a_cadence_to_the_relative_major_closes_on_its_own_dominant():
     [(start, stop)] = P.phrase_ends(last_chord_fermata(v))
     assert P.classify_cadence(v, start, stop, 7, "minor") == "other"
     assert P.closes_on_own_dominant(v, start, stop)
+    s = P.piece_stats(v, 7, "minor", last_chord_fermata(v), key=False)
+    assert s["cadences"][P.CADENCES.index("other")] == 1 and s["closed"] == 1
     v2 = progression(C_MAJOR, "I IV I")
     [(start, stop)] = P.phrase_ends(last_chord_fermata(v2))
     assert not P.closes_on_own_dominant(v2, start, stop)
@@ -241,7 +243,7 @@ def test_piece_stats_of_a_hand_made_chorale():
     f[-2 * BEAT :] = True  # the end: authentic
     s = P.piece_stats(v, 7, "minor", f)
     assert s["cadences"].tolist() == [2, 0, 0, 0, 0]
-    assert s["local_authentic"] == 2
+    assert s["local_authentic"] == 2 and s["closed"] == 2
     assert s["ends_on_tonic"] == 1
     assert s["key"].tolist() == [7, 1] and s["given_key"].tolist() == [7, 1]
     assert s["scale_degrees"].shape == (4, 12) and s["intervals"].shape == (4, 25)

@@ -117,6 +117,24 @@ def test_summary_averages_the_written_voices_only():
     assert C.summary(dist, given=1)["intervals"] == pytest.approx(3)  # soprano now written
 
 
+def test_figures_pool_pieces():
+    v = progression(C_MAJOR, "I IV IV V7 I")  # the bass strikes F twice: 1 repeat in 4 moves
+    a = P.piece_stats(v, 0, "major", last_beat(v), key=False)
+    b = _piece("I IV I V vi")  # ends V-vi: deceptive, not on the tonic
+    f = C.figures([a, b])
+    assert f["bass_repeats"] == pytest.approx(1 / 8)  # 1 repeat in 4 + 4 moves
+    assert f["repeats/bass"] == f["bass_repeats"]
+    assert f["ends_on_tonic"] == 0.5 and f["phrase_ends"] == 2
+    assert f["authentic_or_half"] == 0.5 and f["cadence/deceptive"] == 0.5
+    # V -> vi as voiced here moves everything up a step: alto and bass in octaves (G/G ->
+    # A/A), tenor and bass in fifths (D/G -> E/A).
+    assert C.figures([a])["parallels_per_100"] == 0
+    fifths, octaves, motions = b["parallels"] + a["parallels"]
+    assert (fifths, octaves) == (1, 1)
+    assert f["parallels_per_100"] == pytest.approx(200 / motions)
+    assert f["range/bass"] == pytest.approx((7 + 9) / 2)  # C3-G3, C3-A3
+
+
 # ---------------------------------------------------------------- the classifier test
 
 
@@ -243,3 +261,18 @@ def test_evaluate_whole_runs_the_shipped_model(corpus):
     assert all(rows[k]["pieces"] == 4 for k in ("model", "model raw", "noise + decoder"))
     tunes = result["tunes"]["soprano"]["model"]
     assert len(tunes) == 5 and all("ends_on_tonic" in t for t in tunes.values())
+
+
+def test_reference_is_cached_and_rebuilt_when_the_chorales_change(corpus, tmp_path, monkeypatch):
+    monkeypatch.setenv("BACHGAN_CACHE", str(tmp_path))
+    few = corpus.splits["train"][:4]
+    first = W.reference_stats(Corpus({"train": few}))
+    written = W.reference_path().stat().st_mtime_ns
+    again = W.reference_stats(Corpus({"train": few}))
+    assert W.reference_path().stat().st_mtime_ns == written  # read, not written again
+    assert all(np.array_equal(a[k], b[k]) for a, b in zip(first, again) for k in a)
+    moved = [Chorale(c.name, c.voices.transpose(1), c.key, c.meter, c.fermatas) for c in few]
+    rebuilt = W.reference_stats(Corpus({"train": moved}))
+    assert W.reference_path().stat().st_mtime_ns != written
+    assert not np.array_equal(rebuilt[0]["register"], first[0]["register"])
+    assert np.array_equal(rebuilt[0]["register"][:, 1:], first[0]["register"][:, :-1])
