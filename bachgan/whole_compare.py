@@ -161,9 +161,10 @@ def _ratio(num, den) -> float:
 
 def figures(stats: list[dict]) -> dict[str, float]:
     """The headline figures of a row's pieces, pooled: bass repeated-pitch share, parallel
-    5ths/8ves per 100 motions, cadence shares (of phrase ends: authentic or half in the
-    piece's key, V-I in any key, 'closed' = either), share of pieces ending on the tonic;
-    per voice the repeated-pitch share and the mean range of a piece in semitones."""
+    5ths/8ves per 100 motions (and the share of pieces with any), cadence shares (of
+    phrase ends: authentic or half in the piece's key, V-I in any key, 'closed' =
+    either), share of pieces ending on the tonic; per voice the repeated-pitch share and
+    the mean range of a piece in semitones."""
     if not stats:
         return {}
     s = pool(stats)
@@ -173,6 +174,7 @@ def figures(stats: list[dict]) -> dict[str, float]:
     out = {
         "bass_repeats": _ratio(bass[0], bass.sum()),
         "parallels_per_100": 100 * _ratio(s["parallels"][:2].sum(), s["parallels"][2]),
+        "pieces_with_parallels": float(np.mean([x["parallels"][:2].sum() > 0 for x in stats])),
         "phrase_ends": ends,
         "authentic_or_half": _ratio(cad[0] + cad[1], ends),
         "local_authentic": _ratio(s["local_authentic"], ends),

@@ -132,6 +132,7 @@ def test_figures_pool_pieces():
     fifths, octaves, motions = b["parallels"] + a["parallels"]
     assert (fifths, octaves) == (1, 1)
     assert f["parallels_per_100"] == pytest.approx(200 / motions)
+    assert f["pieces_with_parallels"] == 0.5
     assert f["range/bass"] == pytest.approx((7 + 9) / 2)  # C3-G3, C3-A3
 
 
