@@ -184,7 +184,7 @@ def figures(stats: list[dict]) -> dict[str, float]:
     out.update({f"cadence/{c}": _ratio(cad[i], ends) for i, c in enumerate(P.CADENCES)})
     for v, voice in enumerate(VOICE_NAMES):
         rep = repeats(s["intervals"][v])
-        out[f"repeats/{voice}"] = _ratio(rep[0], rep.sum())
+        out[f"repeat_share/{voice}"] = _ratio(rep[0], rep.sum())
         out[f"range/{voice}"] = _mean([_range(x["register"][v]) for x in stats])
     return out
 

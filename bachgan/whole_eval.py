@@ -332,7 +332,12 @@ def evaluate_whole(
         "chorales": [ch.name for ch in chorales],
         "voices": [VOICE_NAMES[v] for v in voices],
         "seed": seed,
-        "model": {k: card.get(k) for k in ("path", "run", "iteration")} if card else None,
+        "model": {
+            **{k: card.get(k) for k in ("path", "run", "iteration")},
+            "preset": harmonizer.preset.name,
+        }
+        if card
+        else None,
         "reference": {
             "split": "train",
             "pieces": {m: sum(C.mode_of(s) == m for s in train) for m in P.MODES},

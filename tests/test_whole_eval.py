@@ -123,7 +123,8 @@ def test_figures_pool_pieces():
     b = _piece("I IV I V vi")  # ends V-vi: deceptive, not on the tonic
     f = C.figures([a, b])
     assert f["bass_repeats"] == pytest.approx(1 / 8)  # 1 repeat in 4 + 4 moves
-    assert f["repeats/bass"] == f["bass_repeats"]
+    assert f["repeat_share/bass"] == f["bass_repeats"]
+    assert f["repeat_share/soprano"] == 0.5  # C5 C5 C5 B4 C5 in both: 2 repeats in 4 moves
     assert f["ends_on_tonic"] == 0.5 and f["phrase_ends"] == 2
     assert f["authentic_or_half"] == 0.5 and f["cadence/deceptive"] == 0.5
     # V -> vi as voiced here moves everything up a step: alto and bass in octaves (G/G ->
