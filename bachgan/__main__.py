@@ -236,6 +236,30 @@ def cmd_harmonize(args) -> int:
     return INPUT_ERROR if failed else 0
 
 
+def _evaluate_whole(harmonizer, args) -> dict:
+    """Whole chorales of a split, each harmonized whole (`bachgan.whole_eval`): the tables,
+    or the JSON with --json; --out also writes the JSON to a file."""
+    from bachgan import whole_eval
+
+    voices = (0, 1, 2, 3) if args.all_voices else (0,)
+    voices = [v for v in voices if v in harmonizer.preset.condition_voices]
+
+    def progress(done, total):
+        print(f"\r{done}/{total} pieces", end="", file=sys.stderr, flush=True)
+
+    result = whole_eval.evaluate_whole(
+        harmonizer, split=args.split, voices=voices, seed=args.seed, progress=progress
+    )
+    print(file=sys.stderr)
+    if args.out:
+        whole_eval.write_json(result, args.out)
+    if args.json:
+        print(json.dumps(whole_eval.jsonable(result), indent=1))
+    else:
+        print(whole_eval.tables(result))
+    return result
+
+
 def cmd_evaluate(args) -> int:
     from bachgan.evaluate import comparison_table, evaluate, table
     from bachgan.sampling import Harmonizer
@@ -247,7 +271,12 @@ def cmd_evaluate(args) -> int:
         except Exception as err:  # as in harmonize: one line, not a traceback
             print(f"bachgan evaluate: cannot load the model {path or ''}: {err}", file=sys.stderr)
             return INPUT_ERROR
-        results.append(evaluate(harmonizer, max_windows=args.windows, seed=args.seed))
+        if args.whole:
+            results.append(_evaluate_whole(harmonizer, args))
+        else:
+            results.append(evaluate(harmonizer, max_windows=args.windows, seed=args.seed))
+    if args.whole:
+        return 0
     if args.json:
         print(json.dumps(results[0] if len(results) == 1 else results, indent=1))
         return 0
@@ -377,6 +406,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--windows", type=_positive, help="at most this many test windows per voice")
     p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument(
+        "--whole",
+        action="store_true",
+        help="whole chorales harmonized whole, against Bach's distributions (bachgan.whole_eval)",
+    )
+    p.add_argument(
+        "--split",
+        choices=("valid", "test"),
+        default="valid",
+        help="with --whole: the chorales to harmonize (make choices on valid, report on test)",
+    )
+    p.add_argument(
+        "--all-voices", action="store_true", help="with --whole: each voice given in turn"
+    )
+    p.add_argument("--out", help="with --whole: also write the result as JSON to this file")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("ship", help="copy a run's export to checkpoints/ with a model card")

@@ -133,6 +133,7 @@ def ship(
     beside `dest` and swapped in at the end: a bad input or a failure on the way leaves the
     model already at `dest` (often the app's) as it was."""
     from bachgan.evaluate import ablation, evaluate, latent_locality
+    from bachgan.whole_eval import evaluate_whole, jsonable
 
     run_dir, dest = Path(run_dir), Path(dest)
     if dest.exists() and not dest.is_dir():
@@ -150,6 +151,9 @@ def ship(
         few = {"max_windows": min(max_windows, 120)} if max_windows else {}  # `--windows`: quick
         result["ablation"] = ablation(harmonizer, **few)
         result["latent_locality"] = latent_locality(harmonizer, n=min(max_windows or 60, 60))
+        log("whole held-out chorales, each voice given in turn ...")
+        voices = harmonizer.preset.condition_voices
+        result["whole"] = jsonable(evaluate_whole(harmonizer, split="test", voices=voices))
         result["training"] = summary
         result["test_chorales_trained_on"] = test_chorales_trained_on(run_dir, result)
         result["shipped_as"] = dest.name
@@ -245,7 +249,23 @@ Re-rolling bar 1's latent row: bar 1 takes {loc["raw_share_bar1"]:.0%} of the ch
 generator's scores; after clean-up {loc["cleaned_changed_bar1"]:.0%} of generated notes in bar 1
 and {loc["cleaned_changed_bar2"]:.0%} in bar 2 change ({loc["melodies"]} held-out melodies).
 
-{comparison_section(result)}Evaluation data in `evaluation.json`.
+{whole_section(result)}{comparison_section(result)}Evaluation data in `evaluation.json`.
+"""
+
+
+def whole_section(result: dict) -> str:
+    """The card's whole-piece tables (`evaluate --whole --split test`), where evaluated."""
+    from bachgan.whole_eval import tables
+
+    if "whole" not in result:
+        return ""
+    return f"""## Whole pieces (`python -m bachgan evaluate --whole --split test --all-voices`)
+Each held-out test chorale's melody harmonized whole (its key read off the melody, its
+fermatas as phrase ends), against the distributions of Bach's training chorales; rows as
+`bachgan.whole_eval` describes them.
+
+{tables(result["whole"])}
+
 """
 
 

@@ -43,6 +43,7 @@ CADENCE_COST = 2.0  # a phrase-end chord that is no root-position triad
 LEADING_TONE_COST = 3.0  # minor: the lowered 7th in a chord over the dominant
 END_COST = 6.0  # the last chord: not the tonic triad over the tonic
 BASS_HOLD_COST = 0.5  # the bass holding a note where the melody moves on a beat
+SIXTEENTH_COST = 0.5  # a new note on an odd 16th (Bach's lower voices rarely move in 16ths)
 
 
 def range_cost(voice: int, pitches: np.ndarray) -> np.ndarray:
@@ -120,7 +121,9 @@ def _lattice(roll, melody, voice, low, k, context=None):
     for i, g in enumerate(others):
         cand[g] = cand_p[:, :, i]
     beat_onset = melody.onsets[a:b, 0] & (np.arange(a, b) % STEPS_PER_BEAT == 0)
-    cost = _transition_cost(cand, others, k, hold=beat_onset[1:])  # (T-1, S cur, S prev)
+    odd = (np.arange(a + 1, b) % 2 == 1)[:, None, None, None]  # new notes on odd 16ths
+    weights = (NOTE_COST + SIXTEENTH_COST * odd, LEAP_COST, PARALLEL_COST)
+    cost = _transition_cost(cand, others, k, weights, hold=beat_onset[1:])  # (T-1, S, S)
     states = np.arange(len(combos))
     extra = 0.0 if context is None else _cadence_cost(full, mask, mel, a, b, context)
 
@@ -156,8 +159,8 @@ def _transition_cost(
     hold=None,
 ) -> np.ndarray:
     """The cost of each step t -> t+1 from each state to each state, as (T-1, S cur, S prev)
-    (laid out for the Viterbi's max over the previous state): weights[0] per generated
-    voice that takes a new note, weights[1] per semitone of leap beyond a fifth, weights[2]
+    (laid out for the Viterbi's max over the previous state): weights[0] (a number, or per
+    step (T-1, 1, 1, 1)) per generated voice that takes a new note, weights[1] per semitone of leap beyond a fifth, weights[2]
     per voice pair moving in parallel fifths or octaves, and BASS_HOLD_COST where a generated
     bass keeps its pitch into a step where `hold` (T-1,) is True (the melody moves on a beat:
     Bach's bass moves there too; it repeats a pitch in 3% of its moves, the inner voices in

@@ -31,6 +31,7 @@ import numpy as np
 from bachgan import data
 from bachgan import piece_stats as P
 from bachgan import whole_compare as C
+from bachgan.context import estimate as estimate_context
 from bachgan.data import Chorale
 from bachgan.melody import MelodyError
 from bachgan.voices import STEPS_PER_BAR, VOICE_NAMES, Voices, voice_index
@@ -100,8 +101,12 @@ def by_mode(stats: list[dict]) -> dict[str, dict]:
 
 
 def harmonize_chorale(harmonizer, chorale: Chorale, voice: int, seed: int, raw=False) -> Voices:
-    """The one call that harmonizes a whole chorale's melody (voice `voice`) with a model."""
-    return harmonizer.harmonize(chorale.voices.voice(voice), voice=voice, seed=seed, raw=raw).voices
+    """The one call that harmonizes a whole chorale's melody (voice `voice`) with a model:
+    the key read off the melody alone, the phrase ends its fermatas (as a hymnal prints the
+    melody), never Bach's own harmonization."""
+    melody = chorale.voices.voice(voice)
+    context = estimate_context(melody, phrase_ends=chorale.fermatas)
+    return harmonizer.harmonize(melody, voice=voice, seed=seed, raw=raw, context=context).voices
 
 
 def piece_seed(seed: int, name: str) -> int:
@@ -365,6 +370,7 @@ def jsonable(x):
 
 
 def write_json(result: dict, path) -> None:
-    from pathlib import Path
+    """The result as JSON (NaN as null), written atomically."""
+    from bachgan.runs_io import atomic_write_bytes
 
-    Path(path).write_text(json.dumps(result, indent=1) + "\n")
+    atomic_write_bytes(path, (json.dumps(jsonable(result), indent=1) + "\n").encode())

@@ -45,7 +45,7 @@ def test_every_preset_builds_its_shapes(name):
     """Presets are data: each one sizes the same code into a working generator and critic."""
     p = get_preset(name)
     g, c = build_generator(p), build_critic(p)
-    cond = tf.zeros((2, 32, p.n_pitches, 1))
+    cond = tf.zeros((2, 32, p.n_pitches, p.condition_channels))
     voice = tf.constant([p.condition_voices[0]] * 2)
     out = g([cond, tf.zeros((2, *p.z_shape)), voice])
     assert out.shape == (2, 32, p.n_pitches, 4)
