@@ -160,11 +160,11 @@ def _transition_cost(
 ) -> np.ndarray:
     """The cost of each step t -> t+1 from each state to each state, as (T-1, S cur, S prev)
     (laid out for the Viterbi's max over the previous state): weights[0] (a number, or per
-    step (T-1, 1, 1, 1)) per generated voice that takes a new note, weights[1] per semitone of leap beyond a fifth, weights[2]
-    per voice pair moving in parallel fifths or octaves, and BASS_HOLD_COST where a generated
-    bass keeps its pitch into a step where `hold` (T-1,) is True (the melody moves on a beat:
-    Bach's bass moves there too; it repeats a pitch in 3% of its moves, the inner voices in
-    15-21%).
+    step (T-1, 1, 1, 1)) per generated voice that takes a new note, weights[1] per semitone
+    of leap beyond a fifth, weights[2] per voice pair moving in parallel fifths or octaves,
+    and BASS_HOLD_COST where a generated bass keeps its pitch into a step where `hold` (T-1,)
+    is True (the melody moves on a beat: Bach's bass moves there too; it repeats a pitch in
+    3% of its moves, the inner voices in 15-21%).
 
     cand[v] (T, n) holds the pitches voice v may take: n = k for the generated voices, 1
     for the melody. States are `product(range(k), repeat=3)` over the generated voices.

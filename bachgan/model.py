@@ -285,15 +285,35 @@ class WGANGP(keras.Model):
 
     def compile(self, g_optimizer=None, c_optimizer=None, **kw):
         p = self.preset
-        adam = lambda: keras.optimizers.Adam(p.learning_rate, beta_1=p.beta_1, beta_2=p.beta_2)  # noqa: E731
+        adam = lambda **ema: keras.optimizers.Adam(  # noqa: E731
+            p.learning_rate, beta_1=p.beta_1, beta_2=p.beta_2, **ema
+        )
         super().compile(**kw)
-        self.g_optimizer = g_optimizer or adam()
+        ema = {"use_ema": True, "ema_momentum": p.ema_momentum} if p.ema_momentum else {}
+        self.g_optimizer = g_optimizer or adam(**ema)
         self.c_optimizer = c_optimizer or adam()
         self.g_optimizer.build(self.generator.trainable_variables)
         self.c_optimizer.build(self.critic.trainable_variables)
 
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)
+
+    @contextlib.contextmanager
+    def averaged(self):
+        """The generator with its weights' moving average in place (presets with
+        `ema_momentum`), for exports and samples; the trained weights come back on exit."""
+        opt = getattr(self, "g_optimizer", None)
+        if opt is None or not opt.use_ema:
+            yield self.generator
+            return
+        variables = self.generator.trainable_variables
+        trained = [v.numpy() for v in variables]
+        opt.finalize_variable_values(variables)
+        try:
+            yield self.generator
+        finally:
+            for v, w in zip(variables, trained):
+                v.assign(w)
 
     def _generate(self, inputs):
         """The generator in training mode: with the decoder fused (`fused_forward`), except

@@ -57,6 +57,9 @@ class Preset:
     # Key, mode, phrase ends and meter as planes beside the condition (bachgan.context), and
     # training windows from the chorales of every meter the corpus has.
     context: bool = False
+    # Exports, samples and metrics use an exponential moving average of the generator's
+    # weights with this momentum (Keras's optimizer EMA); 0 = the weights as trained.
+    ema_momentum: float = 0.0
 
     @property
     def condition_channels(self) -> int:
@@ -115,6 +118,7 @@ PRESETS = {
         z_channels=128,
         batch_size=64,
         context=True,
+        ema_momentum=0.999,
     ),
     # For tests: seconds, not minutes.
     "tiny": dataclasses.replace(

@@ -526,7 +526,8 @@ class Run:
         if contexts is not None:
             extra = [context_planes(c, WINDOW_STEPS, p.low, p.n_pitches) for c in contexts]
             cond = np.concatenate([cond, np.stack(extra)], -1)
-        return np.asarray(self.gan.generator([cond, z, voices], training=False))
+        with self.gan.averaged() as generator:
+            return np.asarray(generator([cond, z, voices], training=False))
 
     def musical_metrics(self) -> dict:
         """Metrics of fixed held-out melodies after the default clean-up: per condition voice
@@ -589,16 +590,17 @@ class Run:
                 atomic_write_json(tmp / "meta.json", {"iteration": iteration, "time": now()})
         export = self.dir / "exports" / f"export-{iteration:06d}"
         if not export.is_dir():
-            write_export(
-                self.gan.generator,
-                self.preset,
-                export,
-                iteration=iteration,
-                run=self.dir.name,
-                seed=self.config["seed"],
-                data=self.config["data"],
-                saved=now(),
-            )
+            with self.gan.averaged() as generator:
+                write_export(
+                    generator,
+                    self.preset,
+                    export,
+                    iteration=iteration,
+                    run=self.dir.name,
+                    seed=self.config["seed"],
+                    data=self.config["data"],
+                    saved=now(),
+                )
         for old in complete_dirs(self.dir / "checkpoints", "ckpt")[:-KEEP_CHECKPOINTS]:
             discard_dir(old)
         for old in complete_dirs(self.dir / "exports", "export")[:-KEEP_EXPORTS]:

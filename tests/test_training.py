@@ -241,6 +241,35 @@ def test_wgangp_step_runs_jit_compiled():
     assert set(logs) >= {"critic_loss", "generator_loss", "gradient_penalty", "wasserstein"}
 
 
+def test_the_averaged_generator_is_the_moving_average_of_its_weights():
+    """With `ema_momentum`, `averaged()` puts m * average + (1 - m) * weights in place
+    (Keras's optimizer EMA, updated with each generator step) and gives the trained weights
+    back afterwards; without it the generator is the trained one."""
+    p = get_preset("tiny", ema_momentum=0.5, critic_steps=1)
+    gan = WGANGP(p, seed=0)
+    gan.compile()
+    n = p.batch_size
+    real = tf.constant(
+        np.sign(np.random.default_rng(0).standard_normal((n, 32, 64, 4))), tf.float32
+    )
+    batch = (real, real[..., :1], tf.zeros(n, tf.int32))
+    kernel = gan.generator.trainable_variables[0]
+    gan.train_on_batch(batch)  # the first step copies the weights into the average
+    first = kernel.numpy()
+    gan.train_on_batch(batch)
+    second = kernel.numpy()
+    assert not np.allclose(first, second)
+    with gan.averaged() as generator:
+        np.testing.assert_allclose(
+            generator.trainable_variables[0].numpy(), 0.5 * first + 0.5 * second, atol=1e-6
+        )
+    np.testing.assert_array_equal(kernel.numpy(), second)
+    plain = WGANGP(get_preset("tiny"), seed=0)
+    plain.compile()
+    with plain.averaged() as generator:
+        assert generator is plain.generator
+
+
 def test_a_bfloat16_run_records_its_precision_and_exports_a_float32_generator(tmp_path):
     """The precision is the run's: in config.json, kept on resume, in the card's reproduce
     command. The export holds float32 weights that load into the float32 generator the app
