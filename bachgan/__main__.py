@@ -248,7 +248,12 @@ def _evaluate_whole(harmonizer, args) -> dict:
         print(f"\r{done}/{total} pieces", end="", file=sys.stderr, flush=True)
 
     result = whole_eval.evaluate_whole(
-        harmonizer, split=args.split, voices=voices, seed=args.seed, progress=progress
+        harmonizer,
+        split=args.split,
+        voices=voices,
+        seed=args.seed,
+        progress=progress,
+        max_chorales=args.chorales,
     )
     print(file=sys.stderr)
     if args.out:
@@ -421,6 +426,9 @@ def parser() -> argparse.ArgumentParser:
         "--all-voices", action="store_true", help="with --whole: each voice given in turn"
     )
     p.add_argument("--out", help="with --whole: also write the result as JSON to this file")
+    p.add_argument(
+        "--chorales", type=_positive, help="with --whole: the split's first N chorales only"
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("ship", help="copy a run's export to checkpoints/ with a model card")

@@ -300,15 +300,17 @@ def evaluate_whole(
     rows: dict[str, Make] | None = None,
     draws: int = 10,
     corpus=None,
+    max_chorales: int | None = None,
 ) -> dict:
     """The whole-piece evaluation of a harmonizer (its `model_rows`) and/or of `rows`
     (name -> make(chorale, voice) -> Voices) on a split's chorales, each voice in
     `voices` given in turn. Returns a JSON-able dict (see `tables`). `progress(done,
-    total)` is called after every harmonization."""
+    total)` is called after every harmonization. `max_chorales`: the split's first ones
+    only (a quick look; the figures need them all)."""
     started = time.perf_counter()
     voices = [voice_index(v) for v in voices]
     corpus = corpus or data.load_corpus()
-    chorales = corpus.chorales(split)
+    chorales = corpus.chorales(split)[:max_chorales]
     makers = dict(model_rows(harmonizer, seed) if harmonizer is not None else {})
     makers.update(rows or {})
     total = len(voices) * ((len(makers) + 1) * len(chorales) + len(makers) * 5)

@@ -23,6 +23,13 @@ def test_ship_copies_evaluates_and_writes_the_card_with_a_comparison(tiny_export
 
     card = (dest / "MODEL_CARD.md").read_text()
     assert "Iterations: 5;" in card and "## Compared with other recipes" in card
+    assert "## Whole pieces" in card and "| noise + decoder |" in card
+    assert evaluation["whole"]["split"] == "test"
+    assert set(evaluation["whole"]["by_voice"]["soprano"]["rows"]) >= {
+        "Bach",
+        "model",
+        "mismatched",
+    }
     table = card.split("## Compared with other recipes")[1]
     header = next(line for line in table.splitlines() if line.startswith("| metric"))
     assert "shipped (tiny, 5 it.)" in header and "tiny (tiny, 5 it.)" in header

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pretty_midi
+import pytest
 
 from bachgan.sampling import SHIPPED_DIR
 
@@ -109,6 +110,23 @@ def test_evaluate_json_on_a_few_windows():
     assert {"model/all", "bach/all", "random", "bach_shuffled_lower"} <= set(rows)
     assert 0.0 <= rows["model/all"]["chord_tone_rate"] <= 1.0
     assert rows["random"]["onsets_per_bar_lower"] > rows["bach/all"]["onsets_per_bar_lower"]
+
+
+@pytest.mark.slow
+def test_evaluate_whole_writes_tables_and_json(tiny_export, tmp_path):
+    """Whole chorales of the valid split: the tables on stdout, the JSON in --out."""
+    out_file = tmp_path / "whole.json"
+    out = bachgan(
+        "evaluate", "--whole", "--checkpoint", tiny_export, "--chorales", "4", "--out", out_file
+    )
+    assert out.returncode == 0, out.stderr
+    assert "### soprano given: 4 valid chorales, whole" in out.stdout
+    result = json.loads(out_file.read_text())
+    rows = result["by_voice"]["soprano"]["rows"]
+    assert {"Bach", "Bach vs Bach", "mismatched", "model", "model raw", "noise + decoder"} <= set(
+        rows
+    )
+    assert rows["Bach"]["mode_kept"] == 1.0 and rows["model"]["pieces"] == 4
 
 
 def test_evaluate_compares_several_models_in_one_table(tiny_export):
