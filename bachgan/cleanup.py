@@ -31,7 +31,7 @@ from bachgan.context import scale_mask as context_scale
 from bachgan.voices import SATB_RANGES, SILENT, STEPS_PER_BEAT, VOICE_NAMES, Voices
 
 NOTE_COST = 0.35
-LEAP_COST = 0.1
+LEAP_COST = 0.6
 PARALLEL_COST = 3.0
 CHORD_COST = 2.0
 KEY_COST = 5.0
@@ -40,6 +40,7 @@ SPACING_COST = 0.5
 REST_SCORE = -0.9
 # With a context (bachgan.context): the piece's key and phrase ends.
 CADENCE_COST = 2.0  # a phrase-end chord that is no root-position triad
+CADENCE_BONUS = 4.0  # a phrase-end chord approached by its own dominant with leading tone
 LEADING_TONE_COST = 3.0  # minor: the lowered 7th in a chord over the dominant
 END_COST = 6.0  # the last chord: not the tonic triad over the tonic
 BASS_HOLD_COST = 0.5  # the bass holding a note where the melody moves on a beat
@@ -126,6 +127,9 @@ def _lattice(roll, melody, voice, low, k, context=None):
     cost = _transition_cost(cand, others, k, weights, hold=beat_onset[1:])  # (T-1, S, S)
     states = np.arange(len(combos))
     extra = 0.0 if context is None else _cadence_cost(full, mask, mel, a, b, context)
+    if context is not None and context.phrase_ends is not None:
+        for r in _phrase_starts(context.phrase_ends, a, b):
+            cost[r - 1] -= CADENCE_BONUS * _authentic(full[r - 1], full[r], mask[r - 1])
 
     def decode(scale: np.ndarray) -> Voices:
         emit = state_s - KEY_COST * (~scale[state_p % 12]).sum(-1)
@@ -250,6 +254,26 @@ def _cadence_cost(full, mask, mel, a, b, context) -> np.ndarray:
         tonic_triad = (bass == tonic) & (((mask & ~t_major) == 0) | ((mask & ~t_minor) == 0))
         cost[onset:] += END_COST * ~tonic_triad[onset:]
     return cost
+
+
+def _phrase_starts(phrase_ends, a: int, b: int) -> list[int]:
+    """Steps (relative to a) where a phrase-end note starts, after the first step."""
+    ends = np.zeros(b + 1, bool)
+    known = np.asarray(phrase_ends, bool)[: b + 1]
+    ends[: len(known)] = known
+    starts = np.flatnonzero(ends[1:] & ~ends[:-1]) + 1
+    return [int(t - a) for t in starts if a < t < b]
+
+
+def _authentic(before: np.ndarray, at: np.ndarray, before_mask: np.ndarray) -> np.ndarray:
+    """(S at, S before) bool: the chord at a phrase end approached by its own dominant in
+    root position with the leading tone sounding (an authentic cadence in the key the phrase
+    ends in), judged by the basses: voicings (S, 4) before and at, pitch-class masks (S,)."""
+    root, prev = at[:, 3] % 12, before[:, 3] % 12
+    fifth_above = (prev[None, :] - root[:, None]) % 12 == 7
+    leading = (before_mask[None, :] >> ((root[:, None] + 11) % 12)) & 1
+    sounding = (at[:, 3] >= 0)[:, None] & (before[:, 3] >= 0)[None, :]
+    return fifth_above & (leading > 0) & sounding
 
 
 def syllable_onsets(pitches: np.ndarray, melody: Voices, voice: int) -> np.ndarray:

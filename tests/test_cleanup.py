@@ -45,12 +45,13 @@ def test_a_melody_of_one_sounding_step_gets_one_chord():
 def test_avoids_parallel_fifths_the_generator_prefers():
     # Soprano C5 -> D5. The generator's first choice moves alto F4 -> G4 and bass
     # F3 -> G3 (parallel fifths with the soprano); its second choices hold the alto
-    # on F4 and take the bass down to G2. The decoder must prefer the second choices.
+    # on F4 and take the bass down to G2 (a leap it pays for). The decoder must prefer
+    # the second choices.
     melody = Voices.from_pitches(np.array([72] * 8 + [74] * 8))
     wish = {1: [65] * 8 + [67] * 8, 2: [60] * 8 + [59] * 8, 3: [53] * 8 + [55] * 8}
     roll = scores(16, wish)
-    roll[8:, 65 - LOW, 1] = 0.5
-    roll[8:, 43 - LOW, 3] = 0.5
+    roll[8:, 65 - LOW, 1] = 0.9
+    roll[8:, 43 - LOW, 3] = 0.9
     raw = Voices.from_pitches(np.where(roll.max(1) > 0, roll.argmax(1) + LOW, -1))
     assert metrics.window_metrics(raw)["parallel_per_100"] > 0
     out = cleanup.voice_lead(roll, melody, 0, LOW)

@@ -125,3 +125,22 @@ def test_a_minor_dominant_takes_the_raised_leading_tone():
     assert known.pitches[0, 1] == 68
     major = cleanup.voice_lead(roll, melody, 0, LOW, context=Context(0, "major", 16, None))
     assert major.pitches[0, 1] == 67
+
+
+def test_a_phrase_end_is_approached_by_its_own_dominant_when_the_generator_offers_it():
+    """At a fermata on C, the generator slightly prefers IV (F in the bass) before it; the
+    clean-up takes its second choice, G with the leading tone B, when it knows the phrase
+    ends there: an authentic cadence."""
+    melody = Voices.from_pitches(np.array([74] * 4 + [72] * 12))  # D, then C under a fermata
+    wish = {
+        1: [[(69, 1.0), (71, 0.9)]] * 4 + [[(67, 1.0)]] * 12,
+        2: [[(65, 1.0), (67, 0.9)]] * 4 + [[(64, 1.0)]] * 12,
+        3: [[(53, 1.0), (55, 0.9)]] * 4 + [[(48, 1.0)]] * 12,
+    }
+    roll = _roll(16, wish)
+    plain = cleanup.voice_lead(roll, melody, 0, LOW, context=Context(0, "major", 16, None))
+    assert plain.pitches[3, 3] == 53
+    ends = np.zeros(16, bool)
+    ends[4:] = True
+    known = cleanup.voice_lead(roll, melody, 0, LOW, context=Context(0, "major", 16, ends))
+    assert known.pitches[3, 3] == 55 and 71 in known.pitches[3]
