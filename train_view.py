@@ -18,6 +18,7 @@ PRESET_LABEL = {
     "seed": "seed - the original article's model (for a GPU)",
     "cpu": "cpu - small, trains on an ordinary computer",
     "mid": "mid - between the two, for a longer run",
+    "chorale": "chorale - mid that knows the key, the phrase ends and the meter",
     "tiny": "tiny - a toy, for trying the controls",
 }
 PRESET_HELP = {
@@ -25,7 +26,10 @@ PRESET_HELP = {
     "128 pitches that harmonizes a soprano melody. Meant for a GPU.",
     "cpu": "A smaller model (64 pitches) that can be given any of the four voices.",
     "mid": "Like 'cpu' with twice the filters and twice the batch (a 1.8-million-parameter "
-    "generator); the shipped model uses it.",
+    "generator).",
+    "chorale": "'mid' that is also told each passage's key and mode, where the phrases end and "
+    "where the bar lines fall, trained on the chorales in 3/4 too, and saved as a smoothed "
+    "average of its weights; the shipped model uses it.",
     "tiny": "A toy model that trains in seconds, for trying the page and for tests (at most "
     "1000 iterations). Its music stays poor.",
 }

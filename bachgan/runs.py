@@ -38,7 +38,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 SHIPPED = "shipped"
 # One entry per preset in bachgan.presets.PRESETS (a test checks): its bound.
-MAX_ITERATIONS = {"seed": 20000, "cpu": 20000, "mid": 20000, "tiny": 1000}
+MAX_ITERATIONS = {"seed": 20000, "cpu": 20000, "mid": 20000, "chorale": 20000, "tiny": 1000}
 ETA_WINDOW = 50  # recent iterations the ETA averages over
 # The key of benchmarks/P.json that holds a training step's seconds, per precision.
 BENCH_KEYS = {"float32": "train_iteration_s", "mixed_bfloat16": "train_iteration_bf16_s"}
