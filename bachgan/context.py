@@ -61,6 +61,19 @@ class Context:
         return Context(self.tonic + semitones, self.mode, self.bar_steps, self.phrase_ends)
 
 
+TONIC_NAMES = ("C", "C♯", "D", "E♭", "E", "F", "F♯", "G", "A♭", "A", "B♭", "B")
+
+
+def key_text(tonic: int, mode: str) -> str:
+    """A key as musicians write it: (3, 'major') -> 'E♭ major'."""
+    return f"{TONIC_NAMES[tonic % 12]} {mode}"
+
+
+def with_key(ctx: Context, tonic: int, mode: str) -> Context:
+    """The same context in another key (one a person chose)."""
+    return Context(tonic, mode, ctx.bar_steps, ctx.phrase_ends)
+
+
 def parse_key(name: str) -> tuple[int, str]:
     """music21's key names -> (tonic, mode): 'f# minor' -> (6, 'minor'), 'E- major' -> (3, ...)."""
     try:

@@ -136,6 +136,7 @@ class Result:
     seed: int | None
     raw_roll: np.ndarray
     cleanup: dict = field(default_factory=dict)
+    context: object = None  # the key, phrase ends and meter it assumed (bachgan.context)
 
 
 def _cleanup_report(cleaned: Voices, roll: np.ndarray, voice: int, low: int) -> dict:
@@ -256,7 +257,8 @@ class Harmonizer:
         roll[steps:] = -1.0
         result = decode(roll, p, padded, v, raw, cleanup, context).slice(0, steps)
         roll = roll[:steps]
-        return Result(result, v, z, seed, roll, _cleanup_report(result, roll, v, p.low))
+        report = _cleanup_report(result, roll, v, p.low)
+        return Result(result, v, z, seed, roll, report, context)
 
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints" / "bachgan-mid"

@@ -8,6 +8,7 @@ import streamlit as st
 
 import app_state as app
 from bachgan.context import estimate as estimate_context
+from bachgan.context import key_text, with_key
 from bachgan.data import chorale_title
 from bachgan.melody import (
     BUILTIN_TUNES,
@@ -40,7 +41,7 @@ DEFAULTS = {
     "h_tempo": 80,
     **{f"h_inst_{v}": DEFAULT_INSTRUMENT for v in range(4)},
 }
-KEPT = [*DEFAULTS, "h_chorale", "h_view"]
+KEPT = [*DEFAULTS, "h_chorale", "h_view", "h_key", "h_key_for"]
 
 st.set_page_config(page_title="Harmonize · BachGAN", page_icon="🎼", layout="wide")
 app.menu()
@@ -173,13 +174,43 @@ def melody_input(voice: int):
     return bach.voice(voice), report, f"{title} ({name})", bach, ends
 
 
-def harmonize(choice: str, melody, voice: int, seed: int, truncation: float, ends=None):
+KEYS = [(t, m) for m in ("major", "minor") for t in range(12)]
+
+
+def key_choice(melody) -> tuple[int, str] | None:
+    """The key the person chose for the harmony, or None: the one read off the melody. A new
+    melody starts from the key read off it."""
+    read = estimate_context(melody).key
+    if st.session_state.get("h_key_for") != melody.digest():
+        st.session_state.h_key, st.session_state.h_key_for = "auto", melody.digest()
+    chosen = st.selectbox(
+        "Key",
+        ["auto", *(f"{t} {m}" for t, m in KEYS)],
+        key="h_key",
+        format_func=lambda k: (
+            f"{key_text(*read)} (read off the melody)"
+            if k == "auto"
+            else key_text(int(k.split()[0]), k.split()[1])
+        ),
+        help="The key the harmony is written in. BachGAN reads it off the melody (its notes, "
+        "and the last note as the home note); choose another if it guessed wrong, e.g. a tune "
+        "in a minor key read as major.",
+    )
+    return None if chosen == "auto" else (int(chosen.split()[0]), chosen.split()[1])
+
+
+def harmonize(
+    choice: str, melody, voice: int, seed: int, truncation: float, ends=None, chosen_key=None
+):
     """The result for these inputs, reused while they stay the same. `ends`: the melody's
-    phrase ends where it marks them (a chorale's fermatas), else guessed from it."""
+    phrase ends where it marks them (a chorale's fermatas), else guessed from it;
+    `chosen_key`: (tonic, mode) the person chose, else the key read off the melody."""
     h = app.load_model(choice)  # cached; its version changes when a run saves a newer model
     if h is None:
         return None
     context = estimate_context(melody, phrase_ends=ends)
+    if chosen_key is not None:
+        context = with_key(context, *chosen_key)
     key = (h.version, melody.digest(), voice, seed, truncation, context.key, ends is None)
     kept = st.session_state.get("h_result")
     if kept and kept["key"] == key:
@@ -234,7 +265,8 @@ def show_result(result, report: ImportReport, label: str, seed: int, model: str,
     voice = result.voice
     v = result.voices
     st.subheader(f"{label}: four voices (seed {seed})")
-    st.caption(f"By {model}.")
+    key = f" In {key_text(*result.context.key)}." if result.context is not None else ""
+    st.caption(f"By {model}.{key}")
     if report.changes:
         st.info(f"**How BachGAN read your melody:** {report}.")
     st.caption(cleanup_caption(result.cleanup))
@@ -401,11 +433,12 @@ with left:
     except MelodyError as e:
         st.error(str(e))
         picked = None
+    chosen_key = key_choice(picked[0]) if picked else None
 
 if picked and st.session_state.get("h_active"):
     melody, report, label, original, ends = picked
     try:
-        result = harmonize(choice, melody, voice, int(seed), float(truncation), ends)
+        result = harmonize(choice, melody, voice, int(seed), float(truncation), ends, chosen_key)
     except MelodyError as e:
         st.error(str(e))
         result = None

@@ -73,6 +73,25 @@ def test_harmonize_a_builtin_tune():
     assert labels == ["⬇ MIDI", "⬇ WAV", "⬇ MusicXML"]
 
 
+def test_the_key_is_read_off_the_melody_or_chosen():
+    """Auto: the key read off the tune (Old Hundredth: G major) is the harmony's and the
+    caption says it; a chosen key replaces it; another tune starts again from auto."""
+    at = app("pages/1_Harmonize.py").run()
+    at.selectbox(key="h_tune").select("Old Hundredth").run()
+    assert "G major (read off the melody)" in at.selectbox(key="h_key").format_func("auto")
+    at.button(key="h_go").click().run()
+    no_exception(at)
+    assert at.session_state["h_result"]["result"].context.key == (7, "major")
+    assert any("In G major." in c.value for c in at.caption)
+    at.selectbox(key="h_key").select("4 minor").run()
+    no_exception(at)
+    result = at.session_state["h_result"]["result"]
+    assert result.context.key == (4, "minor")
+    assert any("In E minor." in c.value for c in at.caption)
+    at.selectbox(key="h_tune").select("Frère Jacques").run()
+    assert at.selectbox(key="h_key").value == "auto"
+
+
 def test_the_score_tab_shows_the_result_as_sheet_music():
     at = app("pages/1_Harmonize.py").run()
     at.selectbox(key="h_tune").select("Old Hundredth").run()
