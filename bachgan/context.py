@@ -75,15 +75,25 @@ def with_key(ctx: Context, tonic: int, mode: str) -> Context:
 
 
 def parse_key(name: str) -> tuple[int, str]:
-    """music21's key names -> (tonic, mode): 'f# minor' -> (6, 'minor'), 'E- major' -> (3, ...)."""
-    try:
-        letter, mode = name.split()
-        tonic = _LETTERS[letter[0].lower()] + letter.count("#") - letter.count("-")
-    except (ValueError, KeyError):
-        raise ValueError(f"not a key name: {name!r}") from None
-    if mode not in MODES:
+    """music21's key names -> (tonic pitch class, mode): 'f# minor' -> (6, 'minor'),
+    'E- major' -> (3, 'major') ('-' is a flat, '#' a sharp)."""
+    parts = name.strip().split()
+    if len(parts) != 2 or parts[1].lower() not in MODES or not parts[0]:
+        raise ValueError(f"not a major or minor key: {name!r}")
+    letter, accidentals = parts[0][0].lower(), parts[0][1:]
+    if letter not in _LETTERS or set(accidentals) - {"#", "-"}:
         raise ValueError(f"not a key name: {name!r}")
-    return tonic % 12, mode
+    shift = accidentals.count("#") - accidentals.count("-")
+    return (_LETTERS[letter] + shift) % 12, parts[1].lower()
+
+
+M21_NAMES = ("C", "C#", "D", "E-", "E", "F", "F#", "G", "A-", "A", "B-", "B")
+
+
+def m21_key_name(tonic: int, mode: str) -> str:
+    """(7, 'minor') -> 'g minor', as music21 names keys (and `parse_key` reads)."""
+    name = M21_NAMES[tonic % 12]
+    return f"{name.lower() if mode == 'minor' else name} {mode}"
 
 
 def estimate_key(melody: Voices) -> tuple[int, str]:

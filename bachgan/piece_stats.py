@@ -29,10 +29,10 @@ import functools
 import numpy as np
 
 from bachgan import metrics
+from bachgan.context import m21_key_name, parse_key  # noqa: F401 (part of this module's API)
 from bachgan.voices import STEPS_PER_BAR, Voices
 
 MODES = ("major", "minor")
-LETTERS = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
 
 INTERVAL_LIMIT = 12  # melodic intervals are clipped to +-12 semitones
 DURATION_BINS = (1, 2, 3, 4, 6, 8, 12, 16)  # a duration falls into the first bin >= it
@@ -68,29 +68,6 @@ SEVENTHS = {
 
 
 # ---------------------------------------------------------------- keys
-
-
-def parse_key(name: str) -> tuple[int, str]:
-    """music21's key string ('f# minor', 'E- major', 'b- minor') -> (tonic pitch class, mode).
-
-    The corpus stores keys as music21 prints them; '-' is a flat, '#' a sharp."""
-    parts = name.strip().split()
-    if len(parts) != 2 or parts[1].lower() not in MODES or not parts[0]:
-        raise ValueError(f"not a major or minor key: {name!r}")
-    tonic, accidentals = parts[0][0].lower(), parts[0][1:]
-    if tonic not in LETTERS or set(accidentals) - {"#", "-"}:
-        raise ValueError(f"not a key name: {name!r}")
-    shift = accidentals.count("#") - accidentals.count("-")
-    return (LETTERS[tonic] + shift) % 12, parts[1].lower()
-
-
-M21_NAMES = ("C", "C#", "D", "E-", "E", "F", "F#", "G", "A-", "A", "B-", "B")
-
-
-def key_text(tonic: int, mode: str) -> str:
-    """(7, 'minor') -> 'g minor', as music21 names keys (and `piece_stats.parse_key` reads)."""
-    name = M21_NAMES[tonic % 12]
-    return f"{name.lower() if mode == 'minor' else name} {mode}"
 
 
 def _ranked_keys(voices: Voices) -> list[tuple[int, str]]:

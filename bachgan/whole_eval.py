@@ -265,7 +265,7 @@ def tune_results(makers: dict[str, Make], voices, tick=None) -> dict:
                 four = Voices.empty(melody.steps)
                 p, o = four.pitches.copy(), four.onsets.copy()
                 p[:, v], o[:, v] = melody.pitches[:, 0], melody.onsets[:, 0]
-                tune = Chorale(name, Voices(p, o), P.key_text(tonic, mode))
+                tune = Chorale(name, Voices(p, o), P.m21_key_name(tonic, mode))
                 try:
                     s = P.piece_stats(make(tune, v), tonic, mode, None)
                 except MelodyError as err:

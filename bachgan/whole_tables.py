@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bachgan.piece_stats import key_text
+from bachgan.context import key_text
 
 SUMMARY_LABELS = {
     "scale_degrees": "scale degrees",

@@ -221,7 +221,7 @@ def test_run_row_records_refused_pieces():
 def test_key_text_reads_back():
     for tonic in range(12):
         for mode in P.MODES:
-            assert P.parse_key(P.key_text(tonic, mode)) == (tonic, mode)
+            assert P.parse_key(P.m21_key_name(tonic, mode)) == (tonic, mode)
 
 
 @pytest.mark.slow
