@@ -92,6 +92,83 @@ def _legend(result: dict, voice: str) -> str:
     )
 
 
+def _check(ok) -> str:
+    return "n/a" if ok is None else ("yes" if ok else "**no**")
+
+
+def targets(rows: dict, model: str = "model") -> list[tuple[str, str, str, str]]:
+    """The whole-piece targets, each as (target, the model's figure, the reference, met).
+
+    Targets (the project's): mode kept >= 90%, key kept >= 80%; every summary distance within
+    1.5x the Bach-vs-Bach floor and nearer than the mismatched baseline; bass repeats <= 2x
+    Bach's; parallels <= Bach's; >= 80% of phrase ends authentic or half; every piece on the
+    tonic; the classifier <= 0.65; noise + decoder still told apart (>= 0.9)."""
+    m, bach = rows[model], rows["Bach"]
+    floor, mis = rows.get("Bach vs Bach"), rows.get("mismatched")
+    acc = lambda r: ((r or {}).get("classifier") or {}).get("logistic", {}).get("accuracy")  # noqa: E731
+    out = [
+        ("mode kept >= 90%", _pct(m["mode_kept"]), "", _check(m["mode_kept"] >= 0.9)),
+        ("key kept >= 80%", _pct(m["key_kept"]), "", _check(m["key_kept"] >= 0.8)),
+    ]
+    for k, label in SUMMARY_LABELS.items():
+        d, f = m["summary"].get(k), (floor or {}).get("summary", {}).get(k)
+        x = (mis or {}).get("summary", {}).get(k)
+        ok = None if d is None or f is None else d <= 1.5 * f and (x is None or d < x)
+        ref = f"floor {_num(f)}, mismatched {_num(x)}"
+        out.append((f"{label} distance <= 1.5x floor, < mismatched", _num(d), ref, _check(ok)))
+    rep, bach_rep = m.get("bass_repeats"), bach.get("bass_repeats")
+    out.append(
+        (
+            "bass repeats <= 2x Bach's",
+            _pct(rep),
+            f"Bach {_pct(bach_rep)}",
+            _check(rep <= 2 * bach_rep),
+        )
+    )
+    par, bach_par = m.get("parallels_per_100"), bach.get("parallels_per_100")
+    out.append(
+        (
+            "parallels /100 <= Bach's",
+            _num(par, 2),
+            f"Bach {_num(bach_par, 2)}",
+            _check(par <= bach_par),
+        )
+    )
+    cad = m.get("authentic_or_half")
+    ref = f"Bach {_pct(bach.get('authentic_or_half'))}"
+    out.append(("phrase ends authentic or half >= 80%", _pct(cad), ref, _check(cad >= 0.8)))
+    end = m.get("ends_on_tonic")
+    ref = f"Bach {_pct(bach.get('ends_on_tonic'))}"
+    out.append(("every piece ends on the tonic", _pct(end), ref, _check(end >= 1.0)))
+    a = acc(m)
+    out.append(
+        (
+            "classifier accuracy <= 0.65",
+            _acc((m.get("classifier") or {}).get("logistic")),
+            "",
+            _check(None if a is None else a <= 0.65),
+        )
+    )
+    noise = rows.get("noise + decoder")
+    if noise is not None:
+        n = acc(noise)
+        out.append(
+            (
+                "noise + decoder: classifier >= 0.9",
+                _num(n, 2),
+                "",
+                _check(None if n is None else n >= 0.9),
+            )
+        )
+    return out
+
+
+def targets_table(rows: dict, model: str = "model") -> str:
+    lines = ["| target | figure | reference | met |", "|---|---|---|---|"]
+    lines += ["| " + " | ".join(t) + " |" for t in targets(rows, model)]
+    return "\n".join(lines)
+
+
 def tables(result: dict) -> str:
     """Markdown: per given voice, the headline table (a row per row), the distances per
     voice and pair, and the built-in tunes."""
@@ -102,6 +179,8 @@ def tables(result: dict) -> str:
         out.append(f"### {voice} given: {n} {result['split']} chorales, whole")
         out += ["", _legend(result, voice), ""]
         out += [_headline(rows), "", _per_voice(rows), ""]
+        if "model" in rows:
+            out += [f"#### Targets, {voice} given", "", targets_table(rows), ""]
         if result["tunes"].get(voice):
             out += [f"#### Built-in tunes, {voice} given", "", _tunes(result["tunes"][voice]), ""]
     return "\n".join(out)

@@ -278,3 +278,32 @@ def test_reference_is_cached_and_rebuilt_when_the_chorales_change(corpus, tmp_pa
     assert W.reference_path().stat().st_mtime_ns != written
     assert not np.array_equal(rebuilt[0]["register"], first[0]["register"])
     assert np.array_equal(rebuilt[0]["register"][:, 1:], first[0]["register"][:, :-1])
+
+
+def test_targets_say_which_hold():
+    """A row that meets every target reads 'yes' everywhere; one too far on chord quality,
+    or nearer Bach than the floor allows only by passing the mismatched row, reads 'no'."""
+    from bachgan.whole_tables import SUMMARY_LABELS, targets
+
+    def row(d, **kw):
+        cls = {"logistic": {"accuracy": kw.pop("acc", 0.6), "low": 0.5, "high": 0.7}}
+        base = dict(mode_kept=0.95, key_kept=0.85, bass_repeats=0.04, parallels_per_100=0.05)
+        base.update(authentic_or_half=0.85, ends_on_tonic=1.0, classifier=cls)
+        base.update(kw)
+        return {**base, "summary": {k: d for k in SUMMARY_LABELS}}
+
+    rows = {
+        "Bach": row(0.1, bass_repeats=0.03, parallels_per_100=0.06),
+        "Bach vs Bach": row(0.1),
+        "mismatched": row(0.5),
+        "model": row(0.14),
+        "noise + decoder": row(0.9, acc=0.95),
+    }
+    assert all(t[3] == "yes" for t in targets(rows))
+    rows["model"]["summary"]["qualities"] = 0.2  # 2x the floor
+    rows["model"]["bass_repeats"] = 0.07  # more than twice Bach's 3%
+    failed = [t[0] for t in targets(rows) if t[3] != "yes"]
+    assert failed == [
+        "chord quality distance <= 1.5x floor, < mismatched",
+        "bass repeats <= 2x Bach's",
+    ]
