@@ -303,7 +303,7 @@ def cmd_ship(args) -> int:
 
     dest = Path(args.dest) if args.dest else SHIPPED
     try:
-        ship(args.run_dir, dest, args.windows, compare=args.compare or ())
+        ship(args.run_dir, dest, args.windows, compare=args.compare or (), iteration=args.iteration)
     except ShipInputError as err:  # found before anything was written
         for line in err.lines:
             print(f"bachgan ship: {line}", file=sys.stderr)
@@ -434,6 +434,9 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ship", help="copy a run's export to checkpoints/ with a model card")
     p.add_argument("--run-dir", required=True)
     p.add_argument("--dest", help="default: the app's model folder (sampling.SHIPPED_DIR)")
+    p.add_argument(
+        "--iteration", type=_positive, help="the run's export of this iteration (default: newest)"
+    )
     p.add_argument("--windows", type=_positive, help="at most this many test windows per voice")
     p.add_argument(
         "--compare",

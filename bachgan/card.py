@@ -124,10 +124,16 @@ def _load_models(paths) -> list:
 
 
 def ship(
-    run_dir, dest: Path = SHIPPED, max_windows: int | None = None, log=print, compare=()
+    run_dir,
+    dest: Path = SHIPPED,
+    max_windows: int | None = None,
+    log=print,
+    compare=(),
+    iteration: int | None = None,
 ) -> Path:
     """Copy, evaluate, write the card. `compare`: other runs (e.g. the seed's recipe trained
-    for the same time) evaluated the same way, for the card's comparison table.
+    for the same time) evaluated the same way, for the card's comparison table. `iteration`:
+    the run's export of that iteration (one chosen on the valid split), else its newest.
 
     Every model is loaded before anything is written, and the new folder is built complete
     beside `dest` and swapped in at the end: a bad input or a failure on the way leaves the
@@ -138,7 +144,10 @@ def ship(
     run_dir, dest = Path(run_dir), Path(dest)
     if dest.exists() and not dest.is_dir():
         raise ShipInputError([f"{dest}: --dest is a file, not a folder"])
-    harmonizer, *others = _load_models([run_dir, *compare])
+    chosen = run_dir / "exports" / f"export-{iteration:06d}" if iteration else run_dir
+    if iteration and not chosen.is_dir():
+        raise ShipInputError([f"{run_dir}: no export of iteration {iteration} in exports/"])
+    harmonizer, *others = _load_models([chosen, *compare])
     export = Path(harmonizer.card["path"])
     summary = training_summary(run_dir, harmonizer.card.get("iteration", 0))
     with atomic_dir(dest) as tmp:
@@ -160,6 +169,7 @@ def ship(
         result["training"] = summary
         result["test_chorales_trained_on"] = test_chorales_trained_on(run_dir, result)
         result["shipped_as"] = dest.name
+        result["chosen_iteration"] = iteration
         result["compared"] = []
         for other, h in zip(map(Path, compare), others):
             log(f"evaluating {other} for comparison ...")
@@ -205,6 +215,8 @@ def model_card(result: dict) -> str:
     name = result.get("shipped_as", SHIPPED.name)
     runs = [f"runs/{_run_name(r)}" for r in [result, *result.get("compared", [])]]
     ship_cmd = f"python -m bachgan ship --run-dir {runs[0]}"
+    if result.get("chosen_iteration"):
+        ship_cmd += f" --iteration {result['chosen_iteration']}"
     ship_cmd += "".join(f" --compare {r}" for r in runs[1:])
     if name != SHIPPED.name:
         ship_cmd += f" --dest checkpoints/{name}"

@@ -111,3 +111,19 @@ def test_a_bad_input_or_a_failure_leaves_the_shipped_model_as_it_was(
         ship(tiny_export, dest, **quiet)
     assert _contents(dest) == before
     assert [p.name for p in tmp_path.iterdir()] == ["shipcopy"], "no temporary folder left"
+
+
+def test_ship_takes_the_export_of_a_chosen_iteration(tiny_export, tmp_path):
+    """--iteration ships that export (one chosen on valid), and the card's command says so;
+    an iteration with no export is refused before anything is written."""
+    import pytest
+
+    from bachgan.card import ShipInputError
+
+    dest = tmp_path / "chosen"
+    with pytest.raises(ShipInputError, match="no export of iteration 3"):
+        ship(tiny_export, dest, max_windows=2, log=lambda *a: None, iteration=3)
+    assert not dest.exists()
+    ship(tiny_export, dest, max_windows=2, log=lambda *a: None, iteration=5)
+    assert Harmonizer(dest).card["iteration"] == 5
+    assert "--iteration 5" in (dest / "MODEL_CARD.md").read_text()
