@@ -219,18 +219,27 @@ def _synthetic_batch(preset, seed: int = 0):
     roll = tf.one_hot(rows, p.n_pitches, axis=2) * 2.0 - 1.0  # (n, T, P, 4), one pitch a voice
     voice = rng.choice(np.array(p.condition_voices), n).astype(np.int32)
     cond = tf.gather(roll, voice, axis=3, batch_dims=1)[..., None]
+    if p.context:  # context planes of 0/1, as the pipeline makes them
+        planes = rng.integers(0, 2, (n, WINDOW_STEPS, p.n_pitches, p.condition_channels - 1))
+        cond = tf.concat([cond, tf.constant(planes, tf.float32)], -1)
     return roll, cond, tf.constant(voice)
 
 
 def data_pipeline_ms(preset, batches: int = 3) -> float | None:
     """Milliseconds to produce one iteration's batch with make_dataset, from the cached corpus
     (None when no parsed corpus is cached: the bench never parses the corpus)."""
-    from bachgan.data import cache_path, load_corpus, make_dataset, stack_windows
+    from bachgan.context import window_table
+    from bachgan.data import BAR_STEPS, cache_path, load_corpus, make_dataset, stack_windows
+    from bachgan.voices import WINDOW_STEPS
 
     if not cache_path().is_file():
         return None
     corpus = load_corpus()
-    ds = make_dataset(stack_windows(corpus.windows("train", preset.hop)), preset)
+    if preset.context:
+        table = window_table(corpus.chorales("train", BAR_STEPS), preset.hop, WINDOW_STEPS)
+        ds = make_dataset(table["pitches"], preset, context=table)
+    else:
+        ds = make_dataset(stack_windows(corpus.windows("train", preset.hop)), preset)
     it = iter(ds.prefetch(0))
     next(it)
     t0 = time.perf_counter()
@@ -364,6 +373,7 @@ def _peak_rss_mb() -> float:
 def bench_app(checkpoint=None, reps: int = 30, audio_reps: int = 7) -> dict:
     """Harmonize and click-to-audio latencies with a loaded model, in this process."""
     from bachgan import audio, midi
+    from bachgan.context import estimate as estimate_context
     from bachgan.sampling import Harmonizer, decode, default_checkpoint
 
     path = Path(checkpoint) if checkpoint else default_checkpoint()
@@ -398,7 +408,7 @@ def bench_app(checkpoint=None, reps: int = 30, audio_reps: int = 7) -> dict:
     )
     z = h.latent(two.steps, seed=0)
     for n in (1, 16):  # the generator call alone, as harmonize makes it
-        cond = np.zeros((n, 32, p.n_pitches, 1), np.float32) - 1.0
+        cond = np.zeros((n, 32, p.n_pitches, p.condition_channels), np.float32) - 1.0
         zs = np.repeat(z[None], n, axis=0)
         p50, p95 = _percentiles_ms(
             lambda c=cond, zz=zs: h._run(c, zz, np.full(len(c), voice)), reps
@@ -406,8 +416,9 @@ def bench_app(checkpoint=None, reps: int = 30, audio_reps: int = 7) -> dict:
         out[f"generator_batch{n}_p50_ms"], out[f"generator_batch{n}_p95_ms"] = p50, p95
     # the clean-up alone, as harmonize calls it on the scores it hands over
     raw = h.harmonize(two, voice, seed=0, raw=True).raw_roll
+    context = estimate_context(two)
     out["cleanup_p50_ms"], out["cleanup_p95_ms"] = _percentiles_ms(
-        lambda: decode(raw, p, two, voice), reps
+        lambda: decode(raw, p, two, voice, context=context), reps
     )
     synth = {}
 

@@ -240,3 +240,20 @@ def test_loss_divergence_script_follows_both_steps_beside_the_reference(corpus):
     assert bf16["loss"][0] > 10 * f32["loss"][0] and bf16["weights"][0] > f32["weights"][0]
     assert result["losses"]["reference"][0].keys() == set(LOSSES)
     assert len(result["steps"]["reference_again"]["loss"]) == 2  # the reference beside itself
+
+
+def test_a_context_preset_is_benched_with_its_planes(corpus):
+    """The bench's batches for a preset that takes context carry the planes: its synthetic
+    batch trains a step, and its data pipeline (every meter, with contexts) yields batches."""
+    from bachgan.bench import _synthetic_batch, data_pipeline_ms
+    from bachgan.model import WGANGP
+    from bachgan.presets import get_preset
+
+    p = get_preset("tiny", context=True)
+    roll, cond, voice = _synthetic_batch(p)
+    assert cond.shape[-1] == p.condition_channels == 7
+    gan = WGANGP(p, seed=0)
+    gan.compile()
+    logs = gan.train_on_batch((roll, cond, voice), return_dict=True)
+    assert np.isfinite(logs["critic_loss"])
+    assert data_pipeline_ms(p, batches=1) > 0
