@@ -144,3 +144,22 @@ def test_a_phrase_end_is_approached_by_its_own_dominant_when_the_generator_offer
     ends[4:] = True
     known = cleanup.voice_lead(roll, melody, 0, LOW, context=Context(0, "major", 16, ends))
     assert known.pitches[3, 3] == 55 and 71 in known.pitches[3]
+
+
+def test_the_context_training_windows_hold_no_held_out_chorale(corpus):
+    """`chorale` trains on every meter's training chorales: its window table has the 4/4
+    windows and the triple-meter ones, and none of a valid or test chorale."""
+    from bachgan.data import BAR_STEPS, stack_windows
+    from bachgan.voices import STEPS_PER_BAR, WINDOW_STEPS
+
+    table = context.window_table(corpus.chorales("train", BAR_STEPS), STEPS_PER_BAR, WINDOW_STEPS)
+    duple = stack_windows(corpus.windows("train"))
+    assert len(table["pitches"]) > len(duple)
+    assert {w.tobytes() for w in duple} <= {w.tobytes() for w in table["pitches"]}
+    held = [c for s in ("valid", "test") for c in corpus.chorales(s, BAR_STEPS)]
+    held_windows = context.window_table(held, STEPS_PER_BAR, WINDOW_STEPS)["pitches"]
+    # Some 2-bar passages recur note for note in other settings of a tune: only windows that
+    # no training chorale has are the held-out chorales' own.
+    own = {w.tobytes() for w in held_windows} - {w.tobytes() for w in duple}
+    assert len(own) > 0.9 * len(held_windows)
+    assert not own & {w.tobytes() for w in table["pitches"]}
