@@ -138,6 +138,8 @@ def ship(
     Every model is loaded before anything is written, and the new folder is built complete
     beside `dest` and swapped in at the end: a bad input or a failure on the way leaves the
     model already at `dest` (often the app's) as it was."""
+    from bachgan import whole_ablation
+    from bachgan.data import load_corpus
     from bachgan.evaluate import ablation, evaluate, latent_locality
     from bachgan.whole_eval import evaluate_whole, jsonable
 
@@ -166,6 +168,9 @@ def ship(
         voices = voices[:1] if quick else voices
         whole = evaluate_whole(harmonizer, split="test", voices=voices, **quick)
         result["whole"] = jsonable(whole)
+        if not quick:  # the clean-up's terms one at a time, where they were tuned
+            log("the clean-up's whole-piece terms, on the valid split ...")
+            result["whole_ablation"] = jsonable(whole_ablation.ablation(harmonizer, load_corpus()))
         result["training"] = summary
         result["test_chorales_trained_on"] = test_chorales_trained_on(run_dir, result)
         result["shipped_as"] = dest.name
@@ -280,7 +285,21 @@ fermatas as phrase ends), against the distributions of Bach's training chorales;
 `bachgan.whole_eval` describes them.
 
 {tables(result["whole"])}
+{_ablation_section(result)}
+"""
 
+
+def _ablation_section(result: dict) -> str:
+    from bachgan.whole_ablation import table
+
+    if "whole_ablation" not in result:
+        return ""
+    return f"""
+### The clean-up's whole-piece terms, one at a time (valid split, soprano given)
+`python scripts/decoder_ablation.py --checkpoint checkpoints/{result.get("shipped_as", "")}`;
+the weights were chosen on this split.
+
+{table(result["whole_ablation"])}
 """
 
 
