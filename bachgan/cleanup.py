@@ -104,6 +104,8 @@ def _lattice(roll, melody, voice, low, k, context=None):
         return lambda scale: Voices(out, np.zeros_like(out, bool))
     a, b = sounding[0], sounding[-1] + 1  # others are silent before and after the melody
     cand_p, cand_s = _candidates(roll[a:b], others, low, k)
+    if context is not None and 3 in others:
+        _offer_final_tonic(cand_p, cand_s, roll[a:b], mel[a:b], others.index(3), low, context)
     combos = np.array(list(product(range(k), repeat=3)))  # (S, 3)
     cols = np.arange(3)
     state_p = cand_p[:, combos, cols]  # (T, S, 3)
@@ -254,6 +256,28 @@ def _cadence_cost(full, mask, mel, a, b, context) -> np.ndarray:
         tonic_triad = (bass == tonic) & (((mask & ~t_major) == 0) | ((mask & ~t_minor) == 0))
         cost[onset:] += END_COST * ~tonic_triad[onset:]
     return cost
+
+
+def _offer_final_tonic(cand_p, cand_s, roll, mel, col, low, context) -> None:
+    """Under the melody's last note, the bass may always take the tonic: where the generator's
+    k best bass pitches hold none, the tonic nearest its best takes the place of its k-th
+    (in place; the generator's score for it is kept)."""
+    sounding = np.flatnonzero(mel >= 0)
+    if not sounding.size:
+        return
+    start = sounding[-1]
+    while start > 0 and mel[start - 1] == mel[start]:
+        start -= 1
+    lo, hi = SATB_RANGES["bass"]
+    best = int(np.median(cand_p[start:, 0, col]))
+    tonics = [p for p in range(lo, hi + 1) if p % 12 == context.tonic]
+    if not tonics:
+        return
+    q = min(tonics, key=lambda p: abs(p - best))
+    for t in range(start, len(mel)):
+        if q not in cand_p[t, :, col] and 0 <= q - low < roll.shape[1]:
+            cand_p[t, -1, col] = q
+            cand_s[t, -1, col] = roll[t, q - low, 3] - range_cost(3, np.array(q))
 
 
 def _phrase_starts(phrase_ends, a: int, b: int) -> list[int]:

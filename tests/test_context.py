@@ -163,3 +163,20 @@ def test_the_context_training_windows_hold_no_held_out_chorale(corpus):
     own = {w.tobytes() for w in held_windows} - {w.tobytes() for w in duple}
     assert len(own) > 0.9 * len(held_windows)
     assert not own & {w.tobytes() for w in table["pitches"]}
+
+
+def test_the_bass_is_offered_the_tonic_under_the_last_note():
+    """The generator's four best bass pitches under the last melody note hold no C; in C
+    major the clean-up still ends on C in the bass (its own score for C is kept)."""
+    melody = Voices.from_pitches(np.array([74] * 8 + [72] * 8))  # D then C
+    roll = np.full((16, P, 4), -1.0, np.float32)
+    roll[:8, 67 - LOW, 1], roll[:8, 59 - LOW, 2], roll[:8, 55 - LOW, 3] = 1.0, 1.0, 1.0
+    roll[8:, 64 - LOW, 1], roll[8:, 55 - LOW, 2] = 1.0, 1.0
+    for q, s in ((52, 1.0), (45, 0.9), (57, 0.8), (40, 0.7)):  # E, A, A, E: no C
+        roll[8:, q - LOW, 3] = s
+    roll[8:, 48 - LOW, 3] = 0.5  # C3, fifth best
+    ends = np.zeros(16, bool)
+    ends[8:] = True
+    out = cleanup.voice_lead(roll, melody, 0, LOW, context=Context(0, "major", 16, ends))
+    assert out.pitches[-1, 3] == 48
+    assert cleanup.voice_lead(roll, melody, 0, LOW).pitches[-1, 3] != 48  # no context: no offer
