@@ -43,6 +43,9 @@ CADENCE_COST = 2.0  # a phrase-end chord that is no root-position triad
 CADENCE_BONUS = 4.0  # a phrase-end chord approached by its own dominant with leading tone
 LEADING_TONE_COST = 3.0  # minor: the lowered 7th in a chord over the dominant
 END_COST = 6.0  # the last chord: not the tonic triad over the tonic
+# At phrase ends and under the last note the bass is offered the cadence's pitches (tonic,
+# dominant) where the generator's k best hold none (`_offer_cadence_bass`).
+OFFER_CADENCE_BASS = True
 BASS_HOLD_COST = 0.5  # the bass holding a note where the melody moves on a beat
 SIXTEENTH_COST = 0.5  # a new note on an odd 16th (Bach's lower voices rarely move in 16ths)
 
@@ -104,8 +107,13 @@ def _lattice(roll, melody, voice, low, k, context=None):
         return lambda scale: Voices(out, np.zeros_like(out, bool))
     a, b = sounding[0], sounding[-1] + 1  # others are silent before and after the melody
     cand_p, cand_s = _candidates(roll[a:b], others, low, k)
-    if context is not None and 3 in others:
+    if context is not None and 3 in others and OFFER_CADENCE_BASS:
         _offer_final_tonic(cand_p, cand_s, roll[a:b], mel[a:b], others.index(3), low, context)
+        if context.phrase_ends is not None:
+            for r in _phrase_starts(context.phrase_ends, a, b):
+                _offer_cadence_bass(
+                    cand_p, cand_s, roll[a:b], mel[a:b], r, others.index(3), low, context
+                )
     combos = np.array(list(product(range(k), repeat=3)))  # (S, 3)
     cols = np.arange(3)
     state_p = cand_p[:, combos, cols]  # (T, S, 3)
@@ -268,16 +276,38 @@ def _offer_final_tonic(cand_p, cand_s, roll, mel, col, low, context) -> None:
     start = sounding[-1]
     while start > 0 and mel[start - 1] == mel[start]:
         start -= 1
+    _offer_bass(cand_p, cand_s, roll, list(range(start, len(mel))), context.tonic, col, low)
+
+
+def _offer_bass(cand_p, cand_s, roll, steps, pc: int, col: int, low: int) -> None:
+    """Offer the bass pitch class `pc` (nearest the generator's best) at `steps`, in place of
+    its k-th choice where its k best hold none."""
     lo, hi = SATB_RANGES["bass"]
-    best = int(np.median(cand_p[start:, 0, col]))
-    tonics = [p for p in range(lo, hi + 1) if p % 12 == context.tonic]
-    if not tonics:
-        return
-    q = min(tonics, key=lambda p: abs(p - best))
-    for t in range(start, len(mel)):
+    best = int(np.median(cand_p[steps, 0, col]))
+    q = min((p for p in range(lo, hi + 1) if p % 12 == pc), key=lambda p: abs(p - best))
+    for t in steps:
         if q not in cand_p[t, :, col] and 0 <= q - low < roll.shape[1]:
             cand_p[t, -1, col] = q
             cand_s[t, -1, col] = roll[t, q - low, 3] - range_cost(3, np.array(q))
+
+
+def _offer_cadence_bass(cand_p, cand_s, roll, mel, r: int, col: int, low: int, context) -> None:
+    """At a phrase end starting at step r: a melody note of the tonic triad is offered the
+    tonic in the bass there and the dominant on the beat before (V-I); one of the dominant
+    triad, the dominant (a half cadence)."""
+    tonic = context.tonic
+    note = mel[r] % 12 if mel[r] >= 0 else -1
+    third = 3 if context.mode == "minor" else 4
+    end = r + 1
+    while end < len(mel) and mel[end] == mel[r]:
+        end += 1
+    if note in (tonic, (tonic + third) % 12, (tonic + 7) % 12):
+        _offer_bass(cand_p, cand_s, roll, list(range(r, end)), tonic, col, low)
+        before = list(range(max(r - STEPS_PER_BEAT, 0), r))
+        if before:
+            _offer_bass(cand_p, cand_s, roll, before, (tonic + 7) % 12, col, low)
+    elif note in ((tonic + 7) % 12, (tonic + 11) % 12, (tonic + 2) % 12):
+        _offer_bass(cand_p, cand_s, roll, list(range(r, end)), (tonic + 7) % 12, col, low)
 
 
 def _phrase_starts(phrase_ends, a: int, b: int) -> list[int]:

@@ -180,3 +180,19 @@ def test_the_bass_is_offered_the_tonic_under_the_last_note():
     out = cleanup.voice_lead(roll, melody, 0, LOW, context=Context(0, "major", 16, ends))
     assert out.pitches[-1, 3] == 48
     assert cleanup.voice_lead(roll, melody, 0, LOW).pitches[-1, 3] != 48  # no context: no offer
+
+
+def test_a_phrase_end_on_the_tonic_is_offered_v_i_in_the_bass():
+    """A fermata on C in C major, the generator's bass candidates holding neither G before it
+    nor C under it: the clean-up is offered both and closes V-I."""
+    melody = Voices.from_pitches(np.array([71] * 4 + [72] * 12))  # B, then C under a fermata
+    roll = np.full((16, P, 4), -1.0, np.float32)
+    roll[:4, 67 - LOW, 1], roll[:4, 62 - LOW, 2] = 1.0, 1.0
+    roll[4:, 67 - LOW, 1], roll[4:, 64 - LOW, 2] = 1.0, 1.0
+    for q, s in ((52, 0.6), (45, 0.5), (57, 0.4), (40, 0.3)):  # E, A, A, E: no G, no C
+        roll[:, q - LOW, 3] = s
+    roll[:, 43 - LOW, 3] = roll[:, 48 - LOW, 3] = 0.2  # G2 and C3: the generator's 5th choices
+    ends = np.zeros(16, bool)
+    ends[4:] = True
+    out = cleanup.voice_lead(roll, melody, 0, LOW, context=Context(0, "major", 16, ends))
+    assert out.pitches[3, 3] % 12 == 7 and out.pitches[4, 3] % 12 == 0
