@@ -261,7 +261,7 @@ class Harmonizer:
         return Result(result, v, z, seed, roll, report, context)
 
 
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints" / "bachgan-mid"
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints" / "bachgan-chorale"
 
 
 def default_checkpoint() -> Path:
