@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -270,7 +270,6 @@ class App:
     read_file: object  # (path as the app sees it) -> bytes | None
     writes_outside_home: object  # () -> list[str]: what the app changed anywhere else
     stop: object  # () -> None
-    notes: list[str] = field(default_factory=list)
 
 
 def _as_uid():
@@ -481,17 +480,8 @@ def _start_local(work: Path) -> App:
     except BaseException:
         stop()
         raise
-    notes = [f"python for uid {UID}: {python}"]
     return App(
-        url,
-        "local",
-        image_home,
-        read_log,
-        healthcheck_here,
-        read_file,
-        writes_outside_home,
-        stop,
-        notes,
+        url, "local", image_home, read_log, healthcheck_here, read_file, writes_outside_home, stop
     )
 
 
