@@ -255,27 +255,29 @@ def _cadence_cost(full, mask, mel, a, b, context) -> np.ndarray:
     if context.mode == "minor":
         lowered = ((full >= 0) & (full % 12 == (tonic + 10) % 12)).any(-1)
         cost += LEADING_TONE_COST * (lowered & (bass == (tonic + 7) % 12))
-    last = np.nonzero(mel[a:b] >= 0)[0]
-    if last.size:
-        onset = last[-1]
-        while onset > 0 and mel[a + onset - 1] == mel[a + onset]:
-            onset -= 1  # the last melody note, from where it starts
+    if (mel[a:b] >= 0).any():
+        onset = _last_note_start(mel[a:b])
         t_major, t_minor = _triad_masks(np.array(tonic))
         tonic_triad = (bass == tonic) & (((mask & ~t_major) == 0) | ((mask & ~t_minor) == 0))
         cost[onset:] += END_COST * ~tonic_triad[onset:]
     return cost
 
 
+def _last_note_start(mel: np.ndarray) -> int:
+    """The step where the melody's last sounding note starts (held steps of one pitch)."""
+    start = int(np.flatnonzero(mel >= 0)[-1])
+    while start > 0 and mel[start - 1] == mel[start]:
+        start -= 1
+    return start
+
+
 def _offer_final_tonic(cand_p, cand_s, roll, mel, col, low, context) -> None:
     """Under the melody's last note, the bass may always take the tonic: where the generator's
     k best bass pitches hold none, the tonic nearest its best takes the place of its k-th
     (in place; the generator's score for it is kept)."""
-    sounding = np.flatnonzero(mel >= 0)
-    if not sounding.size:
+    if not (mel >= 0).any():
         return
-    start = sounding[-1]
-    while start > 0 and mel[start - 1] == mel[start]:
-        start -= 1
+    start = _last_note_start(mel)
     _offer_bass(cand_p, cand_s, roll, list(range(start, len(mel))), context.tonic, col, low)
 
 

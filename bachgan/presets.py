@@ -102,24 +102,18 @@ _CPU = Preset(
     batch_size=32,
     condition_voices=(0, 1, 2, 3),
 )
+# cpu with twice its filters and z channels, at the seed's batch.
+_MID = dataclasses.replace(
+    _CPU, name="mid", filters=(32, 64, 128, 256), z_channels=128, batch_size=64
+)
 PRESETS = {
     # The seed article / DeepComposer lab, unchanged: 8,273,540 + 2,766,785 parameters.
     "seed": Preset("seed", transpose=(0, 0)),
     "cpu": _CPU,
-    # The shipped model: cpu with twice its filters and z channels, at the seed's batch.
-    "mid": dataclasses.replace(
-        _CPU, name="mid", filters=(32, 64, 128, 256), z_channels=128, batch_size=64
-    ),
-    # mid, told each window's key, mode, phrase ends and meter (bachgan.context).
-    "chorale": dataclasses.replace(
-        _CPU,
-        name="chorale",
-        filters=(32, 64, 128, 256),
-        z_channels=128,
-        batch_size=64,
-        context=True,
-        ema_momentum=0.999,
-    ),
+    "mid": _MID,
+    # The shipped model: mid, told each window's key, mode, phrase ends and meter
+    # (bachgan.context), exported as the moving average of its weights.
+    "chorale": dataclasses.replace(_MID, name="chorale", context=True, ema_momentum=0.999),
     # For tests: seconds, not minutes.
     "tiny": dataclasses.replace(
         _CPU,
