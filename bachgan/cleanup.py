@@ -3,21 +3,23 @@
 The generator writes a score in [-1, 1] for every (step, pitch, voice); its raw
 decoding (strongest pitch per step) can flicker, cross voices and clash. The default
 clean-up, `voice_lead`, keeps the generator's choices but reads them the way a
-chorale is written: for each step it takes the generator's `k` best pitches per
-voice and picks, by dynamic programming over the whole excerpt, the sequence of
-voicings that maximises the generator's scores plus simple voice-leading terms:
+chorale is written: for each step it takes the generator's CANDIDATES best pitches per
+voice and picks, by dynamic programming over the whole piece, the sequence of voicings
+that maximises the generator's scores minus these costs:
 
-- a new note costs NOTE_COST (no flicker; short notes merge into longer ones),
-  and a held note is sung again where the melody starts a new note on a beat,
-- leaps beyond a fifth cost LEAP_COST per semitone,
-- parallel fifths and octaves between any two voices cost PARALLEL_COST,
-- voices never cross (S >= A >= T >= B),
-- a sonority that is no triad or seventh chord costs CHORD_COST,
-- a pitch outside the key of the melody costs KEY_COST, outside the voice's choir
-  range RANGE_COST per semitone, and upper voices more than an octave apart SPACING_COST.
+- Bach's habits (`bachgan.style`, counted on the training chorales): each voice holding
+  or moving at its place in the beat, the interval it moves by, the sonority (pitch
+  classes above the bass) at its place in the beat, and the voice's register;
+- parallel fifths and octaves between any two voices cost PARALLEL_COST;
+- voices never cross (S >= A >= T >= B);
+- a pitch outside the piece's key costs KEY_COST, outside the voice's choir range
+  RANGE_COST per semitone, and upper voices more than an octave apart SPACING_COST;
+- with a context (key and phrase ends): cadence terms at the fermatas and the last chord.
 
+USE_STYLE = False replaces Bach's tables with the earlier hand-set costs (a cost per new
+note and per semitone of leap, one for a sonority that is no chord), for comparison.
 The given voice is never changed. `per_voice` is the simpler earlier decoder (each
-voice on its own), kept for comparison; `raw=True` elsewhere skips clean-up entirely.
+voice on its own); `raw=True` elsewhere skips clean-up entirely.
 """
 
 from __future__ import annotations
@@ -27,20 +29,22 @@ from itertools import product
 import numpy as np
 
 from bachgan import metrics
+from bachgan import style as bach_style
 from bachgan.context import scale_mask as context_scale
 from bachgan.voices import SATB_RANGES, SILENT, STEPS_PER_BEAT, VOICE_NAMES, Voices
 
+CANDIDATES = 6  # the generator's best pitches per voice and step that the clean-up weighs
 NOTE_COST = 0.35
 LEAP_COST = 0.6
 PARALLEL_COST = 3.0
 CHORD_COST = 2.0
-KEY_COST = 5.0
+KEY_COST = 2.0
 RANGE_COST = 0.3
 SPACING_COST = 0.5
 REST_SCORE = -0.9
 # With a context (bachgan.context): the piece's key and phrase ends.
 CADENCE_COST = 2.0  # a phrase-end chord that is no root-position triad
-CADENCE_BONUS = 4.0  # a phrase-end chord approached by its own dominant with leading tone
+CADENCE_BONUS = 6.0  # a phrase-end chord approached by its own dominant with leading tone
 LEADING_TONE_COST = 3.0  # minor: the lowered 7th in a chord over the dominant
 END_COST = 6.0  # the last chord: not the tonic triad over the tonic
 # At phrase ends and under the last note the bass is offered the cadence's pitches (tonic,
@@ -48,6 +52,14 @@ END_COST = 6.0  # the last chord: not the tonic triad over the tonic
 OFFER_CADENCE_BASS = True
 BASS_HOLD_COST = 0.5  # the bass holding a note where the melody moves on a beat
 SIXTEENTH_COST = 0.5  # a new note on an odd 16th (Bach's lower voices rarely move in 16ths)
+# With Bach's style tables (bachgan.style), the default: each generated voice's moves and
+# each sonority cost -log of how likely Bach's chorales make them, times these weights, in
+# place of NOTE_COST, SIXTEENTH_COST, LEAP_COST, BASS_HOLD_COST and CHORD_COST.
+USE_STYLE = True
+STYLE_CHANGE_WEIGHT = 0.1  # holding or moving at a place in the beat
+STYLE_INTERVAL_WEIGHT = 0.15  # where a voice moves, against its commonest move
+STYLE_CHORD_WEIGHT = 0.3  # the sonority, against the commonest at that place in the beat
+STYLE_REGISTER_WEIGHT = 0.3  # a voice's pitch, against its commonest
 
 
 def range_cost(voice: int, pitches: np.ndarray) -> np.ndarray:
@@ -64,16 +76,39 @@ def key_scale(music: Voices) -> np.ndarray:
     return scale
 
 
-def _candidates(roll, voices, low, k):
-    """Per step and generated voice, the k best pitches after range cost: (T, k, V)."""
+def pitch_cost(voice: int, pitches: np.ndarray, style=None) -> np.ndarray:
+    """A pitch's cost in a voice: outside the choir range, and with Bach's tables, -log
+    how often he has the voice sing it over its commonest pitch, times
+    STYLE_REGISTER_WEIGHT."""
+    cost = range_cost(voice, pitches)
+    if style is not None:
+        reg = np.maximum(style.register[voice], 1e-7)
+        cost = cost - STYLE_REGISTER_WEIGHT * np.log(reg[np.asarray(pitches)] / reg.max())
+    return cost
+
+
+def _candidates(roll, voices, low, k, style=None, melody=None, given=None):
+    """Per step and generated voice, the k best pitches after `pitch_cost`: (T, k, V). With
+    the `melody` (T,) of voice `given`, pitches on the wrong side of it come last (a voice
+    never crosses the given one, so they would be wasted places)."""
     rows = np.arange(roll.shape[1]) + low
-    adj = np.stack([roll[:, :, v] - range_cost(v, rows) for v in voices], -1)  # (T, P, V)
+    adj = np.stack([roll[:, :, v] - pitch_cost(v, rows, style) for v in voices], -1)
+    if melody is not None:
+        m = melody[:, None]
+        for i, v in enumerate(voices):
+            wrong = (rows[None, :] > m) if v > given else (rows[None, :] < m)
+            adj[:, :, i] -= 1e3 * (wrong & (m >= 0))
     top = np.argsort(-adj, axis=1, kind="stable")[:, :k, :]
     return top + low, np.take_along_axis(adj, top, axis=1)
 
 
 def voice_lead(
-    roll: np.ndarray, melody: Voices, voice: int, low: int, k: int = 4, context=None
+    roll: np.ndarray,
+    melody: Voices,
+    voice: int,
+    low: int,
+    k: int | None = None,
+    context=None,
 ) -> Voices:
     """Four voices around the given one (see module doc). roll: (T, P, 4) scores.
 
@@ -82,7 +117,9 @@ def voice_lead(
     if the result's own key differs, it is decoded once more in that key, so the voices
     agree with the key a listener hears in the result.
     """
-    decode = _lattice(roll, melody, voice, low, k, context)
+    style = bach_style.load() if USE_STYLE else None
+    k = k or CANDIDATES
+    decode = _lattice(roll, melody, voice, low, k, context, style)
     if context is not None:
         return decode(context_scale(context))
     strongest = np.where(roll.max(1) > 0, roll.argmax(1) + low, SILENT)
@@ -93,10 +130,11 @@ def voice_lead(
     return out if np.array_equal(again, scale) else decode(again)
 
 
-def _lattice(roll, melody, voice, low, k, context=None):
+def _lattice(roll, melody, voice, low, k, context=None, style=None):
     """The candidate voicings and their costs, except the key's -> a function from a key's
     scale (bool (12,)) to the best four voices in that key. With a `context`, its cadence
-    terms (`_cadence_cost`) are among the costs."""
+    terms (`_cadence_cost`) are among the costs; with a `style`, Bach's tables price the
+    moves and the sonorities (`_style_moves`, `_style_chords`)."""
     t_len = roll.shape[0]
     mel = melody.pitches[:, 0].astype(np.int32)
     others = [v for v in range(4) if v != voice]
@@ -106,13 +144,15 @@ def _lattice(roll, melody, voice, low, k, context=None):
     if not sounding.size:
         return lambda scale: Voices(out, np.zeros_like(out, bool))
     a, b = sounding[0], sounding[-1] + 1  # others are silent before and after the melody
-    cand_p, cand_s = _candidates(roll[a:b], others, low, k)
+    cand_p, cand_s = _candidates(roll[a:b], others, low, k, style, mel[a:b], voice)
     if context is not None and 3 in others and OFFER_CADENCE_BASS:
-        _offer_final_tonic(cand_p, cand_s, roll[a:b], mel[a:b], others.index(3), low, context)
+        _offer_final_tonic(
+            cand_p, cand_s, roll[a:b], mel[a:b], others.index(3), low, context, style
+        )
         if context.phrase_ends is not None:
             for r in _phrase_starts(context.phrase_ends, a, b):
                 _offer_cadence_bass(
-                    cand_p, cand_s, roll[a:b], mel[a:b], r, others.index(3), low, context
+                    cand_p, cand_s, roll[a:b], mel[a:b], r, others.index(3), low, context, style
                 )
     combos = np.array(list(product(range(k), repeat=3)))  # (S, 3)
     cols = np.arange(3)
@@ -131,10 +171,16 @@ def _lattice(roll, melody, voice, low, k, context=None):
     cand = [mel[a:b, None]] * 4  # per voice: the pitches it may take at each step
     for i, g in enumerate(others):
         cand[g] = cand_p[:, :, i]
-    beat_onset = melody.onsets[a:b, 0] & (np.arange(a, b) % STEPS_PER_BEAT == 0)
-    odd = (np.arange(a + 1, b) % 2 == 1)[:, None, None, None]  # new notes on odd 16ths
-    weights = (NOTE_COST + SIXTEENTH_COST * odd, LEAP_COST, PARALLEL_COST)
-    cost = _transition_cost(cand, others, k, weights, hold=beat_onset[1:])  # (T-1, S, S)
+    if style is None:
+        beat_onset = melody.onsets[a:b, 0] & (np.arange(a, b) % STEPS_PER_BEAT == 0)
+        odd = (np.arange(a + 1, b) % 2 == 1)[:, None, None, None]  # new notes on odd 16ths
+        weights = (NOTE_COST + SIXTEENTH_COST * odd, LEAP_COST, PARALLEL_COST)
+        cost = _transition_cost(cand, others, k, weights, hold=beat_onset[1:])  # (T-1, S, S)
+        chord_cost = CHORD_COST * no_chord
+    else:
+        moves = _style_moves(style, voice, melody.onsets[a + 1 : b, 0], np.arange(a + 1, b))
+        cost = _transition_cost(cand, others, k, (0, 0, PARALLEL_COST), moves=moves)
+        chord_cost = _style_chords(style, full, on, mask, np.arange(a, b))
     states = np.arange(len(combos))
     extra = 0.0 if context is None else _cadence_cost(full, mask, mel, a, b, context)
     if context is not None and context.phrase_ends is not None:
@@ -145,7 +191,7 @@ def _lattice(roll, melody, voice, low, k, context=None):
         emit = state_s - KEY_COST * (~scale[state_p % 12]).sum(-1)
         emit = np.where(crossing, -np.inf, emit)  # no crossing
         emit -= SPACING_COST * wide
-        emit -= CHORD_COST * no_chord
+        emit -= chord_cost
         emit -= extra
         emit = np.where(np.isfinite(emit).any(1, keepdims=True), emit, state_s)  # none legal
         best = emit[0].copy()
@@ -171,6 +217,7 @@ def _transition_cost(
     k: int,
     weights=(NOTE_COST, LEAP_COST, PARALLEL_COST),
     hold=None,
+    moves=None,
 ) -> np.ndarray:
     """The cost of each step t -> t+1 from each state to each state, as (T-1, S cur, S prev)
     (laid out for the Viterbi's max over the previous state): weights[0] (a number, or per
@@ -178,7 +225,8 @@ def _transition_cost(
     of leap beyond a fifth, weights[2] per voice pair moving in parallel fifths or octaves,
     and BASS_HOLD_COST where a generated bass keeps its pitch into a step where `hold` (T-1,)
     is True (the melody moves on a beat: Bach's bass moves there too; it repeats a pitch in
-    3% of its moves, the inner voices in 15-21%).
+    3% of its moves, the inner voices in 15-21%). `moves` (from `_style_moves`) prices each
+    voice's hold or move from Bach's tables in place of the first two weights and `hold`.
 
     cand[v] (T, n) holds the pitches voice v may take: n = k for the generated voices, 1
     for the melody. States are `product(range(k), repeat=3)` over the generated voices.
@@ -190,7 +238,13 @@ def _transition_cost(
     c = np.stack([np.broadcast_to(x, (len(x), k)) for x in cand], 1)  # (T, 4 voices, k)
     move = c[1:, :, None, :] - c[:-1, :, :, None]  # (T-1, 4, k prev, k cur)
     step = np.abs(move)
-    alone = note_w * (step != 0) + leap_w * np.maximum(step - 7, 0)
+    if moves is None:
+        alone = note_w * (step != 0) + leap_w * np.maximum(step - 7, 0)
+    else:
+        stay, go, where = moves  # (T-1, 4), (T-1, 4), (4, 25)
+        lim = bach_style.INTERVAL_LIMIT
+        to = where[np.arange(4)[None, :, None, None], np.clip(move, -lim, lim) + lim]
+        alone = np.where(step == 0, stay[:, :, None, None], go[:, :, None, None] + to)
 
     p, q = np.triu_indices(4, 1)  # the six voice pairs
     iv = (c[:, p, :, None] - c[:, q, None, :]) % 12  # (T, 6, k_p, k_q)
@@ -202,7 +256,7 @@ def _transition_cost(
         & (perfect[:-1, :, :, :, None, None] >= 0)
     )  # (T-1, 6, p prev, q prev, p cur, q cur)
 
-    if hold is not None and 3 in generated:
+    if hold is not None and moves is None and 3 in generated:
         alone[:, 3] += BASS_HOLD_COST * ((step[:, 3] == 0) & hold[:, None, None])
     # One table per pair (a, b) of generated voices, over (a prev, b prev, a cur, b cur).
     g = {v: i for i, v in enumerate(generated)}
@@ -218,6 +272,32 @@ def _transition_cost(
     two[0, 1] = two[0, 1] + one[0][:, :, None, :, None] + one[1][:, None, :, None, :]
     two[0, 2] = two[0, 2] + one[2][:, None, :, None, :]
     return sum(_spread(table, 3 - a - b, k) for (a, b), table in two.items())
+
+
+def _style_moves(style, voice: int, starts: np.ndarray, steps: np.ndarray):
+    """Costs from Bach's tables of each voice holding or moving into `steps` (T-1,) and of
+    where it moves, as (stay (T-1, 4), go (T-1, 4), interval (4, 25)): -log probability
+    times STYLE_CHANGE_WEIGHT, and -log of an interval's probability over the voice's
+    commonest one's times STYLE_INTERVAL_WEIGHT (a step costs nothing: the choice to move
+    at all is the change term's). `starts`: the given voice starts a note at the step."""
+    p = style.change[voice][:, steps % STEPS_PER_BEAT, starts.astype(int)].T  # (T-1, 4)
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    w = STYLE_CHANGE_WEIGHT
+    where = np.maximum(style.interval, 1e-6)
+    where = -STYLE_INTERVAL_WEIGHT * np.log(where / where.max(-1, keepdims=True))
+    return -w * np.log1p(-p), -w * np.log(p), where
+
+
+def _style_chords(style, full, on, mask, steps: np.ndarray) -> np.ndarray:
+    """(T, S) cost of each voicing's sonority (its pitch classes above the bass): -log of
+    how often Bach sounds it at that place in the beat over his commonest one's, times
+    STYLE_CHORD_WEIGHT."""
+    lowest = np.where(on, full, 1000).min(-1)
+    sounding = lowest < 1000
+    chord = bach_style.chord_set(mask, np.where(sounding, lowest % 12, 0))
+    logp = np.log(style.chord / style.chord.max(-1, keepdims=True))
+    logp = logp[bach_style.strength(steps)[:, None], chord]
+    return -STYLE_CHORD_WEIGHT * np.where(sounding, logp, 0.0)
 
 
 def _spread(table: np.ndarray, missing: int, k: int) -> np.ndarray:
@@ -271,17 +351,18 @@ def _last_note_start(mel: np.ndarray) -> int:
     return start
 
 
-def _offer_final_tonic(cand_p, cand_s, roll, mel, col, low, context) -> None:
+def _offer_final_tonic(cand_p, cand_s, roll, mel, col, low, context, style=None) -> None:
     """Under the melody's last note, the bass may always take the tonic: where the generator's
     k best bass pitches hold none, the tonic nearest its best takes the place of its k-th
     (in place; the generator's score for it is kept)."""
     if not (mel >= 0).any():
         return
     start = _last_note_start(mel)
-    _offer_bass(cand_p, cand_s, roll, list(range(start, len(mel))), context.tonic, col, low)
+    steps = list(range(start, len(mel)))
+    _offer_bass(cand_p, cand_s, roll, steps, context.tonic, col, low, style)
 
 
-def _offer_bass(cand_p, cand_s, roll, steps, pc: int, col: int, low: int) -> None:
+def _offer_bass(cand_p, cand_s, roll, steps, pc: int, col: int, low: int, style=None) -> None:
     """Offer the bass pitch class `pc` (nearest the generator's best) at `steps`, in place of
     its k-th choice where its k best hold none."""
     lo, hi = SATB_RANGES["bass"]
@@ -290,10 +371,12 @@ def _offer_bass(cand_p, cand_s, roll, steps, pc: int, col: int, low: int) -> Non
     for t in steps:
         if q not in cand_p[t, :, col] and 0 <= q - low < roll.shape[1]:
             cand_p[t, -1, col] = q
-            cand_s[t, -1, col] = roll[t, q - low, 3] - range_cost(3, np.array(q))
+            cand_s[t, -1, col] = roll[t, q - low, 3] - pitch_cost(3, np.array(q), style)
 
 
-def _offer_cadence_bass(cand_p, cand_s, roll, mel, r: int, col: int, low: int, context) -> None:
+def _offer_cadence_bass(
+    cand_p, cand_s, roll, mel, r: int, col: int, low: int, context, style=None
+) -> None:
     """At a phrase end starting at step r: a melody note of the tonic triad is offered the
     tonic in the bass there and the dominant on the beat before (V-I); one of the dominant
     triad, the dominant (a half cadence)."""
@@ -304,12 +387,12 @@ def _offer_cadence_bass(cand_p, cand_s, roll, mel, r: int, col: int, low: int, c
     while end < len(mel) and mel[end] == mel[r]:
         end += 1
     if note in (tonic, (tonic + third) % 12, (tonic + 7) % 12):
-        _offer_bass(cand_p, cand_s, roll, list(range(r, end)), tonic, col, low)
+        _offer_bass(cand_p, cand_s, roll, list(range(r, end)), tonic, col, low, style)
         before = list(range(max(r - STEPS_PER_BEAT, 0), r))
         if before:
-            _offer_bass(cand_p, cand_s, roll, before, (tonic + 7) % 12, col, low)
+            _offer_bass(cand_p, cand_s, roll, before, (tonic + 7) % 12, col, low, style)
     elif note in ((tonic + 7) % 12, (tonic + 11) % 12, (tonic + 2) % 12):
-        _offer_bass(cand_p, cand_s, roll, list(range(r, end)), (tonic + 7) % 12, col, low)
+        _offer_bass(cand_p, cand_s, roll, list(range(r, end)), (tonic + 7) % 12, col, low, style)
 
 
 def _phrase_starts(phrase_ends, a: int, b: int) -> list[int]:

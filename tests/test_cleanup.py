@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from bachgan import cleanup, metrics
+from bachgan import cleanup, metrics, whole_ablation
 from bachgan.voices import Voices
 
 LOW, P = 28, 64
@@ -56,6 +57,9 @@ def test_avoids_parallel_fifths_the_generator_prefers():
     assert metrics.window_metrics(raw)["parallel_per_100"] > 0
     out = cleanup.voice_lead(roll, melody, 0, LOW)
     assert metrics.window_metrics(out)["parallel_per_100"] == 0
+    assert not (out.pitches[8, 1] == 67 and out.pitches[8, 3] == 55)  # not both first choices
+    with whole_ablation.constants({"USE_STYLE": False}):  # hand-set costs: the second choices
+        out = cleanup.voice_lead(roll, melody, 0, LOW)
     assert out.pitches[8, 1] == 65 and out.pitches[8, 3] == 43
 
 
@@ -83,18 +87,30 @@ def test_inner_voices_sing_each_new_syllable_on_a_beat_and_the_bass_holds():
     assert not out.onsets[12, 1] and out.onsets[:, 3].tolist() == [True] + [False] * 15
 
 
-def test_the_bass_moves_where_the_melody_moves_when_the_generator_allows_it():
+def test_hand_set_costs_move_the_bass_where_the_melody_moves():
+    """Without Bach's tables, BASS_HOLD_COST moves a held bass where the melody moves on a
+    beat, when the generator nearly likes the move as much."""
     melody = Voices.from_pitches(np.array([72] * 4 + [76] * 4 + [79] * 8))
     roll = scores(16, {1: [67] * 16, 2: [64] * 16, 3: [48] * 16})
     roll[4:8, 43 - LOW, 3] = 0.95  # G2 nearly as good as C3 for the second beat
-    out = cleanup.voice_lead(roll, melody, 0, LOW)
-    assert out.pitches[4, 3] == 43
-    before = cleanup.BASS_HOLD_COST
-    try:
-        cleanup.BASS_HOLD_COST = 0.0
-        assert cleanup.voice_lead(roll, melody, 0, LOW).pitches[4, 3] == 48
-    finally:
-        cleanup.BASS_HOLD_COST = before
+    with whole_ablation.constants({"USE_STYLE": False}):
+        assert cleanup.voice_lead(roll, melody, 0, LOW).pitches[4, 3] == 43
+        with whole_ablation.constants({"BASS_HOLD_COST": 0.0}):
+            assert cleanup.voice_lead(roll, melody, 0, LOW).pitches[4, 3] == 48
+
+
+def test_bachs_tables_keep_a_root_position_chord_on_the_beat():
+    """The generator likes C3 and G2 under C-E-G alike: on a beat Bach puts the root in the
+    bass far more often than the fifth (a 6/4 chord), so the bass takes C3; without the
+    tables nothing tells them apart but the pitches' order."""
+    melody = Voices.from_pitches(np.array([72] * 16))
+    roll = scores(16, {1: [67] * 16, 2: [64] * 16, 3: [48] * 16})
+    roll[:, 43 - LOW, 3] = 1.0  # G2 as good as C3
+    assert (cleanup.voice_lead(roll, melody, 0, LOW).pitches[:, 3] == 48).all()
+    roll[:, 48 - LOW, 3] = 0.9  # now the generator prefers G2 a little
+    assert (cleanup.voice_lead(roll, melody, 0, LOW).pitches[:, 3] == 48).all()
+    with whole_ablation.constants({"USE_STYLE": False}):
+        assert (cleanup.voice_lead(roll, melody, 0, LOW).pitches[:, 3] == 43).all()
 
 
 def test_per_voice_decoder_keeps_order():
@@ -147,3 +163,28 @@ def test_transition_costs_equal_comparing_every_pair_of_voicings():
                         par += sound and same_way and iv_a == iv_b and iv_a in (0, 7)
                 assert parallels[t, j, i] == par, (t, si, sj)
     assert parallels.max() > 0 and leaps.max() > 0, "the case exercises every term"
+
+
+def test_bachs_move_costs_equal_pricing_every_pair_of_voicings():
+    """With Bach's tables, the broadcast tables give each pair of voicings the sum over the
+    generated voices of the hold cost, or the move cost plus the interval's."""
+    from itertools import product
+
+    rng = np.random.default_rng(5)
+    k, steps = 3, 6
+    others = [1, 2, 3]  # the soprano (0) is the given voice
+    mel = rng.integers(64, 76, steps)
+    cand = [mel[:, None]] + [rng.choice([43, 48, 50, 55, 60], (steps, k)) for _ in others]
+    stay, go = rng.uniform(0, 1, (steps - 1, 4)), rng.uniform(0, 1, (steps - 1, 4))
+    where = rng.uniform(0, 2, (4, 25))
+    cost = cleanup._transition_cost(cand, others, k, (0, 0, 0), moves=(stay, go, where))
+    states = list(product(range(k), repeat=3))
+    for t in range(steps - 1):
+        for i, si in enumerate(states):
+            for j, sj in enumerate(states):
+                want = 0.0
+                for g, a, b in zip(others, si, sj):
+                    before, after = int(cand[g][t, a]), int(cand[g][t + 1, b])
+                    d = int(np.clip(after - before, -12, 12))
+                    want += stay[t, g] if d == 0 else go[t, g] + where[g, d + 12]
+                assert cost[t, j, i] == pytest.approx(want)
