@@ -197,14 +197,19 @@ def _range(register_row) -> float:
 
 def key_agreement(stats: list[dict], bach: list[dict]) -> dict[str, float]:
     """Share of pieces whose analysed mode (key) is that of Bach's harmonization of the
-    same melody, analysed the same way."""
+    same melody, analysed the same way; share ending on the tonic of those whose Bach's
+    harmonization does."""
     if not stats:
         return {"mode_kept": math.nan, "key_kept": math.nan}
     mine = np.array([s["key"] for s in stats])
     his = np.array([b["key"] for b in bach])
+    # Some chorales end on the dominant (a Phrygian close): where Bach's ends on the tonic
+    his_tonic = np.array([bool(b["ends_on_tonic"]) for b in bach])
+    mine_tonic = np.array([bool(s["ends_on_tonic"]) for s in stats])
     return {
         "mode_kept": float((mine[:, 1] == his[:, 1]).mean()),
         "key_kept": float((mine == his).all(axis=1).mean()),
+        "tonic_where_bach": float(mine_tonic[his_tonic].mean()) if his_tonic.any() else math.nan,
     }
 
 

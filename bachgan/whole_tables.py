@@ -145,6 +145,8 @@ def targets(rows: dict, model: str = "model") -> list[tuple[str, str, str, str]]
     out.append((label, _pct(cad), ref, _check(cad >= 0.8)))
     end = m.get("ends_on_tonic")
     ref = f"Bach {_pct(bach.get('ends_on_tonic'))}"
+    if m.get("tonic_where_bach") is not None:
+        ref += f"; where Bach's ends on it: {_pct(m['tonic_where_bach'])}"
     out.append(("every piece ends on the tonic", _pct(end), ref, _check(end >= 1.0)))
     a = acc(m)
     out.append(

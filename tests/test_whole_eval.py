@@ -288,7 +288,7 @@ def test_targets_say_which_hold():
     def row(d, **kw):
         cls = {"logistic": {"accuracy": kw.pop("acc", 0.6), "low": 0.5, "high": 0.7}}
         base = dict(mode_kept=0.95, key_kept=0.85, bass_repeats=0.04, parallels_per_100=0.05)
-        base.update(authentic_or_half=0.85, ends_on_tonic=1.0, classifier=cls)
+        base.update(closed=0.85, authentic_or_half=0.6, ends_on_tonic=1.0, classifier=cls)
         base.update(kw)
         return {**base, "summary": {k: d for k in SUMMARY_LABELS}}
 
@@ -302,8 +302,25 @@ def test_targets_say_which_hold():
     assert all(t[3] == "yes" for t in targets(rows))
     rows["model"]["summary"]["qualities"] = 0.2  # 2x the floor
     rows["model"]["bass_repeats"] = 0.07  # more than twice Bach's 3%
+    rows["model"]["closed"] = 0.7  # phrase ends closed, in their own keys: the target
     failed = [t[0] for t in targets(rows) if t[3] != "yes"]
     assert failed == [
         "chord quality distance <= 1.5x floor, < mismatched",
         "bass repeats <= 2x Bach's",
+        "phrase ends authentic (in their own key) or half >= 80%",
     ]
+
+
+def test_the_ending_is_judged_where_bachs_own_ends_on_the_tonic():
+    """Bach's chorales that close on the dominant (a Phrygian ending) do not count against
+    a row's endings: 'tonic_where_bach' is the share on the tonic where his is."""
+    from bachgan.whole_compare import key_agreement
+
+    def piece(tonic_end, key=(0, 0)):
+        return {"key": np.array(key), "ends_on_tonic": np.array(int(tonic_end))}
+
+    bach = [piece(True), piece(True), piece(False), piece(False)]
+    mine = [piece(True), piece(False), piece(False), piece(True, key=(9, 1))]
+    got = key_agreement(mine, bach)
+    assert got["tonic_where_bach"] == 0.5  # 1 of the 2 where Bach's does
+    assert got["key_kept"] == 0.75 and got["mode_kept"] == 0.75
