@@ -238,7 +238,7 @@ class Harmonizer:
         p = self.preset
         roll_in = to_roll(padded, p.low, p.n_pitches)  # (T, P, 1)
         if context is None:
-            context = estimate_context(melody)
+            context = estimate_context(melody, voice=v)
         if p.context:
             extra = context_planes(context, padded.steps, p.low, p.n_pitches)
             roll_in = np.concatenate([roll_in, extra], -1)

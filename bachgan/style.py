@@ -12,7 +12,10 @@ Bach does each thing, so a voicing costs what it is unlikely to be in his choral
 - `chord`: the sonority, as the set of pitch classes above the bass (so C-E-G over C, over
   E and over G are three different sonorities, and a passing dissonance is its own), that
   sounds on a beat, on an off-beat 8th, and on a 16th;
-- `register`: the MIDI pitches each voice sings, per sounding step.
+- `register`: the MIDI pitches each voice sings, per sounding step;
+- `ending`: the degree of the key (pitch class above the tonic) of each voice's last note,
+  in major and in minor: a soprano ends on the tonic, an alto or tenor often on the third
+  or fifth, which is how `bachgan.context.estimate_key` reads a key off any voice.
 
 The tables are small; `bachgan/style.json` holds them, written by
 ``python -m bachgan.style`` from the training split, so harmonizing never needs the
@@ -35,7 +38,8 @@ from bachgan.voices import STEPS_PER_BEAT, Voices
 PATH = Path(__file__).with_name("style.json")
 INTERVAL_LIMIT = 12
 STRENGTHS = ("beat", "8th", "16th")
-FIELDS = ("change", "interval", "chord", "register")
+FIELDS = ("change", "interval", "chord", "register", "ending")
+MODES = ("major", "minor")
 
 
 def strength(steps: np.ndarray) -> np.ndarray:
@@ -59,22 +63,30 @@ def chord_set(mask, bass_pc):
 class Style:
     """Probabilities (see module doc). Shapes: change (given voice 4, voice 4, place in the
     beat STEPS_PER_BEAT, given voice starts a note 2); interval (voice 4, 25); quality
-    (STRENGTHS, CHORD_SETS); register (voice 4, MIDI pitch 128)."""
+    (STRENGTHS, CHORD_SETS); register (voice 4, MIDI pitch 128); ending (voice 4, MODES,
+    degree 12)."""
 
     change: np.ndarray
     interval: np.ndarray
     chord: np.ndarray
     register: np.ndarray
+    ending: np.ndarray
 
     @classmethod
-    def fit(cls, pieces: list[Voices]) -> Style:
+    def fit(cls, pieces: list[Voices], keys: list[tuple[int, str]]) -> Style:
+        """The tables from four-voice pieces and their keys (tonic pitch class, mode)."""
         change = np.ones((4, 4, STEPS_PER_BEAT, 2, 2))  # (..., moved?) add-one counts
         interval = np.ones((4, 2 * INTERVAL_LIMIT + 1))
         interval[:, INTERVAL_LIMIT] = 0  # a move goes somewhere
         chord = np.full((len(STRENGTHS), CHORD_SETS), 0.1)  # most sets never sound
         register = np.ones((4, 128))
-        for voices in pieces:
+        ending = np.ones((4, len(MODES), 12))
+        for voices, (tonic, mode) in zip(pieces, keys):
             p = voices.pitches.astype(np.int64)
+            for v in range(4):
+                sung = p[p[:, v] >= 0, v]
+                if sung.size:
+                    ending[v, MODES.index(mode), (sung[-1] - tonic) % 12] += 1
             for v in range(4):
                 np.add.at(register[v], p[p[:, v] >= 0, v], 1)
             t = np.arange(1, voices.steps)
@@ -98,6 +110,7 @@ class Style:
             interval=interval / interval.sum(-1, keepdims=True),
             chord=chord / chord.sum(-1, keepdims=True),
             register=register / register.sum(-1, keepdims=True),
+            ending=ending / ending.sum(-1, keepdims=True),
         )
 
     def to_dict(self) -> dict:
@@ -106,6 +119,7 @@ class Style:
             "interval": np.round(self.interval, 6).tolist(),
             "chord": np.round(self.chord, 7).tolist(),
             "register": np.round(self.register, 7).tolist(),
+            "ending": np.round(self.ending, 6).tolist(),
             "strengths": list(STRENGTHS),
         }
 
@@ -125,10 +139,12 @@ def load(path: str | Path = PATH) -> Style:
 def fit_corpus(corpus=None) -> Style:
     """The tables from the training split's chorales (every meter: places in the beat and
     sonorities do not depend on it)."""
+    from bachgan.context import parse_key
     from bachgan.data import BAR_STEPS, load_corpus
 
     corpus = corpus or load_corpus()
-    return Style.fit([ch.voices for ch in corpus.chorales("train", meters=tuple(BAR_STEPS))])
+    chorales = corpus.chorales("train", meters=tuple(BAR_STEPS))
+    return Style.fit([ch.voices for ch in chorales], [parse_key(ch.key) for ch in chorales])
 
 
 def main() -> None:

