@@ -18,6 +18,8 @@ import streamlit as st
 import app_state as app
 from bachgan import runs
 
+HOME_TEMPO = 80  # BPM, the Harmonize page's default
+
 
 def home():
     app.menu()
@@ -57,6 +59,7 @@ def home():
 
     with picture:
         from bachgan.melody import builtin_tune
+        from bachgan.midi import to_midi_bytes
         from bachgan.plots import CHART_CONFIG, pianoroll_figure
 
         given = h.preset.default_voice
@@ -70,6 +73,8 @@ def home():
             "Each colour is a voice; the outlined one is the melody you give, the others are "
             "written by the model. Hover over (or tap) a note to see its name."
         )
+        # The same tempo and instruments the Harmonize page starts with.
+        app.audio_player(to_midi_bytes(demo.voices, HOME_TEMPO))
 
     with st.expander("How does it work?"):
         st.markdown(

@@ -38,6 +38,7 @@ def test_home_renders_model_and_picture():
     no_exception(at)
     assert at.title[0].value == "BachGAN"
     assert len(at.get("plotly_chart")) == 1  # the picture
+    assert len(at.get("audio")) == 1  # and its sound
     assert any("training iterations" in m.value for m in at.markdown)
     table = at.table[0].value.set_index("metric")
     evaluation = json.loads((SHIPPED_DIR / "evaluation.json").read_text())["rows"]
