@@ -98,8 +98,11 @@ def keep(entry: dict):
     st.toast(f"Kept '{entry['label']}' in your favourites.")
 
 
-def keep_button(sc: Scene, label: str, voices: Voices, z, seed=None, key: str = ""):
-    """Add a result to the favourites, with what it takes to make it again."""
+def keep_button(
+    sc: Scene, label: str, voices: Voices, z, seed=None, key: str = "", origin: str = ""
+):
+    """Add a result to the favourites, with what it takes to make it again: the seed where
+    one seed makes it, `origin` in words (which seeds, which step, which bars re-rolled)."""
     entry = {
         "label": label,
         "melody": sc.label,
@@ -107,6 +110,7 @@ def keep_button(sc: Scene, label: str, voices: Voices, z, seed=None, key: str = 
         "model": sc.model,
         "truncation": sc.truncation,
         "seed": seed,
+        "origin": origin or (f"seed {seed}" if seed is not None else ""),
         "z": np.asarray(z).round(5).tolist(),
         "midi": to_midi_bytes(voices, sc.tempo),
     }
@@ -230,7 +234,10 @@ def show_path(sc: Scene, s: dict, name: str):
         help="Choose one step of the path to keep.",
     )
     label = f"{s['title']}, {s['labels'][k]}"
-    keep_button(sc, label, s["frames"][k], s["zs"][k], key=f"{name}_{k}")
+    st.markdown(f"**Step {s['labels'][k]} on its own**")
+    app.audio_player(to_midi_bytes(s["frames"][k], sc.tempo))  # the frame the slider shows
+    origin = f"{s.get('origin', s['title'])}, step {s['labels'][k]}"
+    keep_button(sc, label, s["frames"][k], s["zs"][k], key=f"{name}_{k}", origin=origin)
 
 
 def interpolate_tab(sc: Scene):
@@ -245,7 +252,10 @@ def interpolate_tab(sc: Scene):
             frames = sc.render(zs)
         labels = ["A"] + [f"{t:.0%}" for t in np.linspace(0, 1, n)[1:-1]] + ["B"]
         title = f"{sc.label}: seed {a} → seed {b}"
-        st.session_state.e_int = dict(key=sc.key, frames=frames, labels=labels, zs=zs, title=title)
+        origin = f"between seed {a} (A) and seed {b} (B)"
+        st.session_state.e_int = dict(
+            key=sc.key, frames=frames, labels=labels, zs=zs, title=title, origin=origin
+        )
     if s := sc.stored("e_int"):
         show_path(sc, s, "e_int")
 
@@ -268,7 +278,10 @@ def walk_tab(sc: Scene):
             frames = sc.render(zs)
         labels = ["start"] + [f"+{k * size:.2f}" for k in range(1, n)]
         title = f"{sc.label}: seed {start}, direction {way}"
-        st.session_state.e_walk = dict(key=sc.key, frames=frames, labels=labels, zs=zs, title=title)
+        origin = f"a walk from seed {start} in direction {way}"
+        st.session_state.e_walk = dict(
+            key=sc.key, frames=frames, labels=labels, zs=zs, title=title, origin=origin
+        )
     if s := sc.stored("e_walk"):
         show_path(sc, s, "e_walk")
 
@@ -303,13 +316,16 @@ def reroll_tab(sc: Scene):
             s["z"] = reroll_bar(s["z"], b, new_seed, sc.h.preset)
             s["voices"] = sc.render([s["z"]])[0]
             s["history"].append(f"bar {b + 1} ← seed {new_seed}")
-    title = f"{sc.label}: seed {seed}" + (f", {len(s['history'])} re-rolls" if s["history"] else "")
+    n = len(s["history"])
+    title = f"{sc.label}: seed {seed}" + (f", {n} re-roll{'s' * (n != 1)}" if n else "")
     st.caption(f"From seed {seed}: {'; '.join(s['history']) or 'no re-rolls yet'}.")
     st.plotly_chart(
         pianoroll_figure(s["voices"], sc.voice, title=title), key="e_bar_fig", config=CHART_CONFIG
     )
     app.audio_player(to_midi_bytes(s["voices"], sc.tempo))
-    keep_button(sc, title, s["voices"], s["z"], None if s["history"] else int(seed), key="bar")
+    origin = f"seed {seed}" + (f", then {'; '.join(s['history'])}" if n else "")
+    seed_kept = None if n else int(seed)
+    keep_button(sc, title, s["voices"], s["z"], seed_kept, key="bar", origin=origin)
     if s["prev"] is not None:
         with st.expander("Before the last re-roll"):
             st.plotly_chart(
@@ -368,9 +384,9 @@ def favourites_tab():
     for i, f in enumerate(favs):
         with st.container(border=True):
             c1, c2 = st.columns([4, 1], vertical_alignment="center")
-            seed = f"seed {f['seed']}" if f["seed"] is not None else "re-rolled bars"
+            made = f.get("origin") or f"seed {f['seed']}"
             model = app.model_name(f["model"])
-            c1.markdown(f"**{f['label']}**  \n{f['voice']} given · {seed} · {model}")
+            c1.markdown(f"**{f['label']}**  \n{f['voice']} given · {made} · {model}")
             if c2.button("Remove", key=f"fav_rm_{i}", help="Drop it from the favourites."):
                 favs.pop(i)
                 st.rerun()

@@ -326,8 +326,17 @@ def test_explore_renders_and_interpolates():
     at.button(key="e_int_go").click().run()
     no_exception(at)
     assert len(at.get("plotly_chart")) == 1  # the interpolation animation
-    assert len(at.get("audio")) == 1  # the whole path; other tabs are not drawn
+    assert len(at.get("audio")) == 2  # the whole path and the chosen step; no other tab's
     assert not [b for b in at.button if b.key == "e_roll_0"]
+    frames = at.session_state["e_int"]["frames"]
+    at.selectbox(key="e_int_pick").set_value(len(frames) - 1).run()  # step B on its own
+    assert any("Step B on its own" in m.value for m in at.markdown)
+    next(b for b in at.button if b.key == f"keep_e_int_{len(frames) - 1}").click().run()
+    kept = at.session_state["favourites"][0]
+    assert kept["origin"] == "between seed 1 (A) and seed 2 (B), step B", kept["origin"]
+    open_tab(at, "☆ Kept")
+    assert any("between seed 1 (A) and seed 2 (B)" in m.value for m in at.markdown)
+    assert not any("re-rolled bars" in m.value for m in at.markdown)
 
 
 def open_tab(at: AppTest, label: str) -> AppTest:
@@ -343,6 +352,10 @@ def test_explore_reroll_gallery_and_favourites():
     at.button(key="e_roll_0").click().run()
     no_exception(at)
     assert any("bar 1 ← seed" in c.value for c in at.caption)
+    assert (
+        at.session_state["e_bar"]["history"] and "1 re-roll" in at.get("plotly_chart")[0].proto.spec
+    )
+    assert "1 re-rolls" not in at.get("plotly_chart")[0].proto.spec
     open_tab(at, "Gallery").button(key="e_g_go").click().run()
     no_exception(at)
     assert len(at.get("audio")) == at.slider(key="e_g_n").value  # one player per variation
@@ -366,7 +379,7 @@ def test_explore_random_walk_keeps_a_step():
     walk = at.session_state["e_walk"]
     assert walk["labels"] == ["start", "+0.15", "+0.30", "+0.45"]
     assert len({f.digest() for f in walk["frames"]}) > 1, "the walk goes somewhere"
-    assert len(at.get("plotly_chart")) == 1 and len(at.get("audio")) == 1
+    assert len(at.get("plotly_chart")) == 1 and len(at.get("audio")) == 2  # path, step
     at.selectbox(key="e_walk_pick").set_value(2).run()
     next(b for b in at.button if b.key == "keep_e_walk_2").click().run()
     assert at.session_state["favourites"][0]["label"].endswith("+0.30")
