@@ -93,11 +93,14 @@ def melody_input(voice: int):
         before = st.session_state.pop("h_tempo_before", DEFAULTS["h_tempo"])
         if st.session_state.h_tempo == st.session_state.pop("h_tempo_file", None):
             st.session_state.h_tempo = before  # the file's tempo goes with it
+    # persist_state="session" on the source's boxes: one drawn again after another source
+    # shows the value in use (else the browser shows its first option and sends that back).
     if source == "tune":
         tune = st.selectbox(
             "Tune",
             list(BUILTIN_TUNES),
             key="h_tune",
+            persist_state="session",
             help="Well-known melodies. Bach harmonized 'Ein feste Burg' himself (BWV 80, 302 "
             "and 303), and the model trained on some of those settings; the others are not "
             "among his chorales.",
@@ -143,6 +146,7 @@ def melody_input(voice: int):
         text = st.text_area(
             "Notes",
             key="h_text",
+            persist_state="session",
             height=110,
             max_chars=LIMITS["max_text_chars"],
             help="Note name, octave, duration: C4q is a quarter-note middle C. "
@@ -158,6 +162,7 @@ def melody_input(voice: int):
         "Chorale",
         list(by_name),
         key="h_chorale",
+        persist_state="session",
         format_func=lambda n: (
             f"{chorale_title(n)} ({key_name(by_name[n].key)})"
             if by_name[n].key
