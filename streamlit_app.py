@@ -67,8 +67,9 @@ def home():
             config=CHART_CONFIG,
         )
         st.caption(
-            "Each colour is a voice; the outlined one is the melody you give, the others are "
-            "written by the model. Hover over (or tap) a note to see its name."
+            "Each colour is a voice (the legend names them); the striped, outlined one is the "
+            "melody you give, the others are written by the model. Hover over (or tap) a note "
+            "to see its name."
         )
 
     with st.expander("How does it work?"):

@@ -321,8 +321,8 @@ def show_result(result, report: ImportReport, label: str, seed: int, model: str,
                 config=CHART_CONFIG,
             )
             st.caption(
-                "The given voice is outlined. Hover over (or tap) a note for its name and place; "
-                "drag to zoom, double-click to zoom out."
+                "Your melody is striped and outlined. Hover over (or tap) a note for its name "
+                "and place; drag to zoom, double-click to zoom out."
             )
     if score_tab.open:
         with score_tab, st.spinner("Engraving the score…"):
