@@ -127,6 +127,7 @@ def melody_input(voice: int):
                 "Track",
                 options,
                 key=f"h_track_{file_id}",
+                persist_state="session",
                 format_func=lambda i: "the melody (BachGAN's guess)" if i is None else tracks[i],
                 help="Which track of the file holds the melody.",
             )

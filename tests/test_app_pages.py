@@ -262,8 +262,10 @@ def test_boxes_drawn_again_after_another_source_show_what_was_chosen():
     at.radio(key="h_source").set_value("text").run()
     at.text_area(key="h_text").input("C4q D4 E4 F4 | G4w").run()
     at.radio(key="h_source").set_value("upload").run()
-    data = to_midi_bytes(builtin_tune("Old Hundredth"), tempo=96)
+    tune = builtin_tune("Old Hundredth")
+    data = to_midi_bytes(Voices.stack([tune, tune.transpose(-12)]), tempo=96)
     at.file_uploader(key="h_upload").set_value(("hymn.mid", data, "audio/midi")).run()
+    next(b for b in at.selectbox if b.label == "Track").set_value(1).run()  # the lower one
     at.radio(key="h_source").set_value("tune").run()
     no_exception(at)
     box = at.selectbox(key="h_tune")
@@ -272,6 +274,9 @@ def test_boxes_drawn_again_after_another_source_show_what_was_chosen():
     at.radio(key="h_source").set_value("text").run()
     notes = at.text_area(key="h_text")
     assert notes.value == shown_when_drawn_again(notes) == "C4q D4 E4 F4 | G4w"
+    at.radio(key="h_source").set_value("upload").run()
+    track = next(b for b in at.selectbox if b.label == "Track")
+    assert track.value == 1 and shown_when_drawn_again(track) == track.format_func(1)
 
 
 def test_upload_a_midi_file_pick_a_track_and_harmonize():
