@@ -70,8 +70,9 @@ def home():
             config=CHART_CONFIG,
         )
         st.caption(
-            "Each colour is a voice; the outlined one is the melody you give, the others are "
-            "written by the model. Hover over (or tap) a note to see its name."
+            "Each colour is a voice (the legend names them); the striped, outlined one is the "
+            "melody you give, the others are written by the model. Hover over (or tap) a note "
+            "to see its name."
         )
         # The same tempo and instruments the Harmonize page starts with.
         app.audio_player(to_midi_bytes(demo.voices, HOME_TEMPO))

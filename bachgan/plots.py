@@ -15,8 +15,14 @@ import plotly.graph_objects as go
 from bachgan.metrics import HEADLINE, TARGETS, target_text
 from bachgan.voices import STEPS_PER_BAR, STEPS_PER_BEAT, VOICE_NAMES, Voices, note_name
 
-# Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
-VOICE_COLOURS = ("#D55E00", "#E69F00", "#009E73", "#0072B2")
+# Soprano, alto, tenor, bass: Okabe-Ito's orange and sky blue, Paul Tol's green and indigo.
+# Warm against cool and light against dark, so every pair stays apart for normal vision and
+# under simulated protanopia, deuteranopia and tritanopia, drawn translucent or not
+# (tests/test_colours.py states the distance). Okabe-Ito alone offers no four that do: its
+# vermillion and orange, or green and reddish purple, come close under deuteranopia.
+VOICE_COLOURS = ("#E69F00", "#56B4E9", "#117733", "#332288")
+# The given voice, beyond its colour: a thick outline and stripes.
+GIVEN_OUTLINE, OTHER_OUTLINE = 2.5, 0.5
 # For st.plotly_chart(config=...): zoom, pan, reset and save stay; a short toolbar fits
 # beside a title on a phone.
 CHART_CONFIG = {
@@ -24,6 +30,15 @@ CHART_CONFIG = {
     "scrollZoom": False,
     "modeBarButtonsToRemove": ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d"],
 }
+
+
+def _stripes(colour: str) -> dict:
+    """Plotly's bar pattern for the given voice: its colour behind, stripes dark on a light
+    fill and white on a dark one (Plotly's default leaves the fill transparent)."""
+    r, g, b = (int(colour[k : k + 2], 16) for k in (1, 3, 5))
+    light = 0.299 * r + 0.587 * g + 0.114 * b > 128
+    stripe = "#111111" if light else "#FFFFFF"
+    return {"shape": "/", "bgcolor": colour, "fgcolor": stripe, "solidity": 0.25, "size": 8}
 
 
 def voice_label(i: int) -> str:
@@ -47,7 +62,7 @@ def note_hover(voice: str, start: int, end: int, pitch: int, bar_steps: int = ST
 
 
 def _voice_traces(voices: Voices, given_voice: int | None, bar_steps: int) -> list[go.Bar]:
-    """One bar trace per voice; the given voice is outlined and drawn on top."""
+    """One bar trace per voice; the given voice is outlined, striped and drawn on top."""
     traces = []
     order = [i for i in range(voices.n_voices) if i != given_voice]
     order += [] if given_voice is None or given_voice >= voices.n_voices else [given_voice]
@@ -55,6 +70,7 @@ def _voice_traces(voices: Voices, given_voice: int | None, bar_steps: int) -> li
         notes = voices.notes(i)
         name = voice_label(i)
         given = i == given_voice
+        colour = VOICE_COLOURS[i % len(VOICE_COLOURS)]
         traces.append(
             go.Bar(
                 name=f"{name} (given)" if given else name,
@@ -64,9 +80,13 @@ def _voice_traces(voices: Voices, given_voice: int | None, bar_steps: int) -> li
                 y=[p for _, _, p in notes],
                 width=0.85,
                 marker={
-                    "color": VOICE_COLOURS[i % len(VOICE_COLOURS)],
-                    "line": {"color": "#111111", "width": 2.5 if given else 0.5},
+                    "color": colour,
+                    "line": {
+                        "color": "#111111",
+                        "width": GIVEN_OUTLINE if given else OTHER_OUTLINE,
+                    },
                     "opacity": 1.0 if given else 0.8,
+                    "pattern": _stripes(colour) if given else {},
                 },
                 hovertext=[note_hover(name, s, e, p, bar_steps) for s, e, p in notes],
                 hoverinfo="text",
@@ -157,7 +177,8 @@ def _pitch_span(parts: list[Voices]) -> tuple[int, int]:
 def pianoroll_figure(
     voices: Voices, given_voice: int | None = None, title: str = "", bar_steps: int = STEPS_PER_BAR
 ) -> go.Figure:
-    """Four coloured voices as note rectangles, the given voice outlined, bar lines, zoomable."""
+    """Four coloured voices as note rectangles, the given voice outlined and striped, bar
+    lines, zoomable."""
     fig = go.Figure(_voice_traces(voices, given_voice, bar_steps))
     return _layout(fig, voices.steps, *_pitch_span([voices]), title, bar_steps)
 

@@ -7,6 +7,7 @@ import random
 import streamlit as st
 
 import app_state as app
+import upload_view
 from bachgan.context import estimate as estimate_context
 from bachgan.context import key_text, with_key
 from bachgan.data import chorale_title
@@ -59,16 +60,6 @@ def new_variation():
     st.session_state.h_active = True
 
 
-def limits_caption() -> str:
-    return (
-        f"Limits: a file up to {LIMITS['max_upload_bytes'] / 1e6:g} MB, "
-        f"at most {LIMITS['max_bars']} bars of 4/4 and {LIMITS['max_notes']:,} notes, "
-        f"a tempo of {LIMITS['min_tempo_bpm']:g}-{LIMITS['max_tempo_bpm']:g} BPM. "
-        "BachGAN takes the top line of the melody's track: one named like a melody, else the "
-        "highest part."
-    )
-
-
 def key_name(key: str) -> str:
     """A key as people write it: music21's 'E- major' and 'f# minor' -> 'E♭ major', 'F♯ minor'."""
     tonic, _, mode = key.partition(" ")
@@ -93,11 +84,14 @@ def melody_input(voice: int):
         before = st.session_state.pop("h_tempo_before", DEFAULTS["h_tempo"])
         if st.session_state.h_tempo == st.session_state.pop("h_tempo_file", None):
             st.session_state.h_tempo = before  # the file's tempo goes with it
+    # persist_state="session" on the source's boxes: one drawn again after another source
+    # shows the value in use (else the browser shows its first option and sends that back).
     if source == "tune":
         tune = st.selectbox(
             "Tune",
             list(BUILTIN_TUNES),
             key="h_tune",
+            persist_state="session",
             help="Well-known melodies. Bach harmonized 'Ein feste Burg' himself (BWV 80, 302 "
             "and 303), and the model trained on some of those settings; the others are not "
             "among his chorales.",
@@ -105,23 +99,27 @@ def melody_input(voice: int):
         melody, report = melody_from_text(BUILTIN_TUNES[tune], name)
         return melody, report, tune, None, None
     if source == "upload":
-        st.caption(limits_caption())
+        st.caption(upload_view.limits_caption())
+        # No type filter: the box would refuse another file with its reason in a tooltip only;
+        # the library reads the content and says what is wrong with it.
         file = st.file_uploader(
             "MIDI file",
-            type=["mid", "midi"],
             key="h_upload",
+            max_upload_size=upload_view.UPLOADER_MB,  # the library's limit, stated by the box
             help="A .mid file with your melody, e.g. exported from MuseScore. If it has several "
             "notes at once, the highest one is taken.",
         )
         if file is not None:  # kept, because the uploader forgets its file on other pages
             st.session_state.h_upload_kept = (file.name, file.file_id, file.getvalue())
-        elif kept := st.session_state.get("h_upload_kept"):
-            st.caption(f"Using **{kept[0]}**, uploaded earlier. Choose a file to replace it.")
-        else:
+        elif not st.session_state.get("h_upload_kept"):
             st.info("Choose a MIDI file to harmonize.")
             return None
         file_name, file_id, data = st.session_state.h_upload_kept
-        tracks = app.upload_tracks(data)
+        try:
+            tracks = app.upload_tracks(data)
+        except MelodyError as e:
+            raise MelodyError(upload_view.refused(file_name, len(data), str(e))) from None
+        st.caption(upload_view.in_use(file_name, len(data), earlier=file is None))
         track = None
         if len(tracks) > 1:
             options = [None, *range(len(tracks))]
@@ -129,10 +127,16 @@ def melody_input(voice: int):
                 "Track",
                 options,
                 key=f"h_track_{file_id}",
+                persist_state="session",
                 format_func=lambda i: "the melody (BachGAN's guess)" if i is None else tracks[i],
                 help="Which track of the file holds the melody.",
             )
-        melody, report = app.upload_melody(data, name, track)
+        try:
+            melody, report = app.upload_melody(data, name, track)
+        except MelodyError as e:
+            if track is not None:  # another track may do: the message says so
+                raise
+            raise MelodyError(upload_view.refused(file_name, len(data), str(e))) from None
         if report.tempo and st.session_state.get("h_tempo_of") != file_id:
             if st.session_state.get("h_tempo_of") is None:  # the listener's, back after it
                 st.session_state.h_tempo_before = st.session_state.h_tempo
@@ -143,6 +147,7 @@ def melody_input(voice: int):
         text = st.text_area(
             "Notes",
             key="h_text",
+            persist_state="session",
             height=110,
             max_chars=LIMITS["max_text_chars"],
             help="Note name, octave, duration: C4q is a quarter-note middle C. "
@@ -158,6 +163,7 @@ def melody_input(voice: int):
         "Chorale",
         list(by_name),
         key="h_chorale",
+        persist_state="session",
         format_func=lambda n: (
             f"{chorale_title(n)} ({key_name(by_name[n].key)})"
             if by_name[n].key
@@ -316,8 +322,8 @@ def show_result(result, report: ImportReport, label: str, seed: int, model: str,
                 config=CHART_CONFIG,
             )
             st.caption(
-                "The given voice is outlined. Hover over (or tap) a note for its name and place; "
-                "drag to zoom, double-click to zoom out."
+                "Your melody is striped and outlined. Hover over (or tap) a note for its name "
+                "and place; drag to zoom, double-click to zoom out."
             )
     if score_tab.open:
         with score_tab, st.spinner("Engraving the score…"):

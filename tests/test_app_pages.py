@@ -242,6 +242,44 @@ def test_leaving_an_uploaded_file_gives_back_the_tempo_chosen_before_it():
     assert at.session_state["h_melody"]["tempo"] == 120
 
 
+def shown_when_drawn_again(widget) -> str:
+    """What the browser shows in a widget drawn anew: the value the server sends with it
+    (set_value), else the widget's default; it has no value of its own for it."""
+    p = widget.proto
+    if p.set_value:
+        return p.raw_value if "raw_value" in p.DESCRIPTOR.fields_by_name else p.value
+    return widget.options[p.default] if hasattr(widget, "options") else p.default
+
+
+def test_boxes_drawn_again_after_another_source_show_what_was_chosen():
+    """Issue 17, item 1: back from the upload, the Tune box showed its first tune while the
+    page used the one chosen (the browser then sent the first tune on the next click)."""
+    from bachgan.melody import builtin_tune
+    from bachgan.midi import to_midi_bytes
+
+    at = app("pages/1_Harmonize.py").run()
+    at.selectbox(key="h_tune").select("Frère Jacques").run()
+    at.button(key="h_go").click().run()
+    at.radio(key="h_source").set_value("text").run()
+    at.text_area(key="h_text").input("C4q D4 E4 F4 | G4w").run()
+    at.radio(key="h_source").set_value("upload").run()
+    tune = builtin_tune("Old Hundredth")
+    data = to_midi_bytes(Voices.stack([tune, tune.transpose(-12)]), tempo=96)
+    at.file_uploader(key="h_upload").set_value(("hymn.mid", data, "audio/midi")).run()
+    next(b for b in at.selectbox if b.label == "Track").set_value(1).run()  # the lower one
+    at.radio(key="h_source").set_value("tune").run()
+    no_exception(at)
+    box = at.selectbox(key="h_tune")
+    assert box.value == "Frère Jacques" and shown_when_drawn_again(box) == "Frère Jacques"
+    assert at.subheader[0].value.startswith("Frère Jacques")
+    at.radio(key="h_source").set_value("text").run()
+    notes = at.text_area(key="h_text")
+    assert notes.value == shown_when_drawn_again(notes) == "C4q D4 E4 F4 | G4w"
+    at.radio(key="h_source").set_value("upload").run()
+    track = next(b for b in at.selectbox if b.label == "Track")
+    assert track.value == 1 and shown_when_drawn_again(track) == track.format_func(1)
+
+
 def test_upload_a_midi_file_pick_a_track_and_harmonize():
     from bachgan.melody import builtin_tune
     from bachgan.midi import to_midi_bytes

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -71,18 +72,30 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser(server):
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     sync_playwright = sync_api.sync_playwright
 
     with sync_playwright() as p:
-        browser = chromium.launch(p)
+        b = chromium.launch(p)
         try:
-            pg = browser.new_page(viewport={"width": 1280, "height": 900})
-            pg.set_default_timeout(60_000)
-            yield pg
+            yield b
         finally:
-            browser.close()
+            b.close()
+
+
+def new_page(browser, width: int = 1280):
+    """A page of its own (own session) at a window width: 1280 px desktop, 390 px a phone."""
+    pg = browser.new_page(viewport={"width": width, "height": 900 if width > 600 else 844})
+    pg.set_default_timeout(60_000)
+    return pg
+
+
+@pytest.fixture(scope="module")
+def page(browser):
+    pg = new_page(browser)
+    yield pg
+    pg.close()
 
 
 def test_a_first_visit_straight_to_a_page_shows_the_menu(server, page):
@@ -148,3 +161,42 @@ def test_home_one_click_lands_on_a_result(server, page):
     page.locator(".js-plotly-plot .bars path").first.wait_for(state="attached")
     assert page.locator(".js-plotly-plot .bars path").count() > 10
     assert page.get_by_test_id("stException").count() == 0
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_tune_box_keeps_the_tune_chosen_after_a_visit_to_the_upload(server, browser, width):
+    """Issue 17, item 1: back from "Upload a MIDI file", the Tune box showed the first tune
+    while the result was still the one chosen, and the next click harmonized the first tune."""
+    from bachgan.melody import builtin_tune
+    from bachgan.midi import to_midi_bytes
+
+    page = new_page(browser, width)
+    try:
+        page.goto(urljoin(server, "Harmonize"))
+        page.get_by_role("heading", name="Harmonize a melody").wait_for()
+        page.get_by_role("combobox", name="Tune").click()
+        page.get_by_role("option", name="Frère Jacques").click()
+        page.get_by_role("button", name="Harmonize", exact=True).click()
+        page.get_by_text("Frère Jacques: four voices (seed 0)").wait_for()
+
+        page.get_by_text("Upload a MIDI file", exact=True).click()
+        midi = to_midi_bytes(builtin_tune("Old Hundredth"), tempo=96)
+        page.locator("input[type=file]").set_input_files(
+            files=[{"name": "hymn.mid", "mimeType": "audio/midi", "buffer": midi}]
+        )
+        page.get_by_text("hymn.mid: four voices").wait_for()  # harmonized at once
+
+        page.get_by_text("Built-in tune", exact=True).click()
+        page.get_by_text("Frère Jacques: four voices (seed 0)").wait_for()
+        box = page.get_by_role("combobox", name="Tune")
+        assert box.input_value() == "Frère Jacques"
+
+        # The next click harmonizes the tune the box shows (a new seed, so a new heading).
+        page.get_by_role("button", name="🎲 New variation").click()
+        heading = page.get_by_text(re.compile(r": four voices \(seed [1-9]"))
+        heading.wait_for()
+        assert heading.inner_text().startswith("Frère Jacques"), heading.inner_text()
+        assert box.input_value() == "Frère Jacques"
+        assert page.get_by_test_id("stException").count() == 0
+    finally:
+        page.close()
