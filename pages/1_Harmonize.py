@@ -183,10 +183,10 @@ def melody_input(voice: int):
 KEYS = [(t, m) for m in ("major", "minor") for t in range(12)]
 
 
-def key_choice(melody) -> tuple[int, str] | None:
-    """The key the person chose for the harmony, or None: the one read off the melody. A new
-    melody starts from the key read off it."""
-    read = estimate_context(melody).key
+def key_choice(melody, voice: int) -> tuple[int, str] | None:
+    """The key the person chose for the harmony, or None: the one read off the melody (sung
+    by `voice`). A new melody starts from the key read off it."""
+    read = estimate_context(melody, voice=voice).key
     if st.session_state.get("h_key_for") != melody.digest():
         st.session_state.h_key, st.session_state.h_key_for = "auto", melody.digest()
     chosen = st.selectbox(
@@ -199,7 +199,7 @@ def key_choice(melody) -> tuple[int, str] | None:
             else key_text(int(k.split()[0]), k.split()[1])
         ),
         help="The key the harmony is written in. BachGAN reads it off the melody (its notes, "
-        "and the last note as the home note); choose another if it guessed wrong, e.g. a tune "
+        "and how its last note ends the tune); choose another if it guessed wrong, e.g. a tune "
         "in a minor key read as major.",
     )
     return None if chosen == "auto" else (int(chosen.split()[0]), chosen.split()[1])
@@ -214,7 +214,7 @@ def harmonize(
     h = app.load_model(choice)  # cached; its version changes when a run saves a newer model
     if h is None:
         return None
-    context = estimate_context(melody, phrase_ends=ends)
+    context = estimate_context(melody, phrase_ends=ends, voice=voice)
     if chosen_key is not None:
         context = with_key(context, *chosen_key)
     key = (h.version, melody.digest(), voice, seed, truncation, context.key, ends is None)
@@ -439,7 +439,7 @@ with left:
     except MelodyError as e:
         st.error(str(e))
         picked = None
-    chosen_key = key_choice(picked[0]) if picked else None
+    chosen_key = key_choice(picked[0], voice) if picked else None
 
 if picked and st.session_state.get("h_active"):
     melody, report, label, original, ends = picked
