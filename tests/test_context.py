@@ -25,11 +25,11 @@ def test_music21_key_names_parse():
 
 def test_melody_key_finds_bachs_key_on_the_valid_chorales(corpus):
     """Measured on the 35 valid chorales of every meter, any voice alone (mode / key):
-    soprano 0.89 / 0.80, alto 0.80 / 0.77, tenor 0.83 / 0.83, bass 0.89 / 0.86. The
+    soprano 0.94 / 0.83, alto 0.80 / 0.77, tenor 0.83 / 0.83, bass 0.89 / 0.86. The
     profiles alone: soprano 0.89 / 0.69, alto 0.86 / 0.54, tenor 0.69 / 0.46."""
     chorales = corpus.chorales("valid", BAR_STEPS)
     true = [context.parse_key(ch.key) for ch in chorales]
-    for voice, (mode, key) in enumerate([(0.85, 0.77), (0.77, 0.74), (0.8, 0.8), (0.85, 0.83)]):
+    for voice, (mode, key) in enumerate([(0.9, 0.8), (0.77, 0.74), (0.8, 0.8), (0.85, 0.83)]):
         found = [context.estimate_key(ch.voices.voice(voice), voice) for ch in chorales]
         assert np.mean([f[1] == t[1] for f, t in zip(found, true)]) >= mode, voice
         assert np.mean([f == t for f, t in zip(found, true)]) >= key, voice
