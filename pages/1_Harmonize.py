@@ -22,6 +22,7 @@ from bachgan.melody import (
 from bachgan.midi import DEFAULT_PROGRAM, PROGRAMS, to_midi_bytes, to_musicxml
 from bachgan.plots import CHART_CONFIG, pianoroll_figure
 from bachgan.presets import MAX_SEED
+from bachgan.sampling import reroll_bar, truncate
 from bachgan.voices import STEPS_PER_BAR, VOICE_NAMES
 
 SOURCES = {
@@ -217,14 +218,76 @@ def harmonize(
     context = estimate_context(melody, phrase_ends=ends, voice=voice)
     if chosen_key is not None:
         context = with_key(context, *chosen_key)
-    key = (h.version, melody.digest(), voice, seed, truncation, context.key, ends is None)
+    inputs = (h.version, melody.digest(), voice, seed, truncation, context.key, ends is None)
+    bars = rerolls(inputs)
+    key = (*inputs, len(bars["zs"]))
     kept = st.session_state.get("h_result")
     if kept and kept["key"] == key:
         return kept["result"]
     with st.spinner("Harmonizing…"):
-        result = h.harmonize(melody, voice, seed=seed, truncation=truncation, context=context)
-    st.session_state.h_result = {"key": key, "result": result}
+        if bars["zs"]:  # the seed's latents with some bars re-rolled (already scaled)
+            result = h.harmonize(melody, voice, z=bars["zs"][-1], seed=seed, context=context)
+        else:
+            result = h.harmonize(melody, voice, seed=seed, truncation=truncation, context=context)
+    st.session_state.h_result = {"key": key, "result": result, "preset": h.preset}
     return result
+
+
+def rerolls(inputs: tuple) -> dict:
+    """The bars re-rolled on the result of these inputs: the latents after each re-roll
+    ('zs', newest last) and what each did ('history'). New inputs start with none."""
+    kept = st.session_state.get("h_rerolls")
+    if not kept or kept["for"] != inputs:
+        kept = st.session_state.h_rerolls = {"for": inputs, "zs": [], "history": []}
+    return kept
+
+
+def reroll(bar: int, truncation: float):
+    """A new random latent for one bar of the result on view; the rest stays as it is."""
+    kept, shown = st.session_state.h_rerolls, st.session_state.h_result
+    new_seed = random.randrange(1_000_000)
+    z = reroll_bar(shown["result"].z, bar, new_seed, shown["preset"])
+    z[bar] = truncate(z[bar], truncation)  # as adventurous as the rest
+    kept["zs"].append(z)
+    kept["history"].append(f"bar {bar + 1} ← seed {new_seed}")
+
+
+def undo():
+    kept = st.session_state.h_rerolls
+    kept["zs"].pop()
+    kept["history"].pop()
+
+
+def reroll_controls(result, truncation: float):
+    """Re-roll one bar and keep the rest, or undo the last re-roll."""
+    kept = st.session_state.h_rerolls
+    n_bars = len(result.z)
+    c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+    bar = c1.selectbox(
+        "Change one bar",
+        range(n_bars),
+        format_func=lambda b: f"Bar {b + 1}",
+        key="h_bar",
+        help="Like most of it but not one bar? Give that bar a new random variation; the "
+        "other bars keep theirs (bars next to it may adjust a little to join smoothly).",
+    )
+    c2.button(
+        f"🎲 New variation of bar {bar + 1}",
+        on_click=reroll,
+        args=(bar, truncation),
+        key="h_reroll",
+        width="stretch",
+    )
+    c3.button(
+        "↶ Undo",
+        on_click=undo,
+        key="h_undo",
+        disabled=not kept["history"],
+        help="Take back the last bar change.",
+        width="stretch",
+    )
+    if kept["history"]:
+        st.caption("Bars changed: " + "; ".join(kept["history"]) + ".")
 
 
 def cleanup_caption(c: dict) -> str:
@@ -266,11 +329,15 @@ def sound_summary(tempo: int) -> str:
     return f"{tempo} BPM, " + (names[0] if len(set(names)) == 1 else " / ".join(names))
 
 
-def show_result(result, report: ImportReport, label: str, seed: int, model: str, original=None):
-    """The sound, pianoroll, downloads and metrics of one harmonization."""
+def show_result(
+    result, report: ImportReport, label: str, seed: int, model: str, original=None, trunc=1.0
+):
+    """The sound, pianoroll, bar re-rolls, downloads and metrics of one harmonization."""
     voice = result.voice
     v = result.voices
-    st.subheader(f"{label}: four voices (seed {seed})")
+    changed = len(st.session_state.h_rerolls["history"])
+    more = f", {changed} bar change{'s' * (changed != 1)}" if changed else ""
+    st.subheader(f"{label}: four voices (seed {seed}{more})")
     key = f" In {key_text(*result.context.key)}." if result.context is not None else ""
     st.caption(f"By {model}.{key}")
     if report.changes:
@@ -328,6 +395,7 @@ def show_result(result, report: ImportReport, label: str, seed: int, model: str,
     if score_tab.open:
         with score_tab, st.spinner("Engraving the score…"):
             show_score(v, tempo, voice)
+    reroll_controls(result, trunc)
 
     stem = app.slug(f"bachgan {label} seed {seed}")
     d1, d2, d3 = st.columns(3)
@@ -455,7 +523,8 @@ if picked and st.session_state.get("h_active"):
             "voice": voice,
             "tempo": st.session_state.h_tempo,  # Explore plays it at the same speed
         }
-        show_result(result, report, label, int(seed), app.model_name(choice), original)
+        model = app.model_name(choice)
+        show_result(result, report, label, int(seed), model, original, float(truncation))
 
 elif not st.session_state.get("h_active"):
     app.load_model(choice)  # load the model now, so that the first click is quick

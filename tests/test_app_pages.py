@@ -603,3 +603,29 @@ def test_explore_keeps_a_setting_that_led_to_an_error_across_pages(env, tiny_exp
     at.switch_page("pages/3_Explore_latent.py").run()
     no_exception(at)
     assert at.selectbox(key="e_voice").value == 3  # as the person left it
+
+
+def test_harmonize_rerolls_one_bar_keeps_the_rest_and_undoes():
+    """#17 item 11: a new variation of one bar changes that bar's latent only; Undo brings
+    back the result before it, note for note."""
+    at = app("pages/1_Harmonize.py").run()
+    at.button(key="h_go").click().run()
+    first = at.session_state["h_result"]["result"]
+    assert at.button(key="h_undo").disabled  # nothing to undo yet
+    at.selectbox(key="h_bar").set_value(2).run()
+    at.button(key="h_reroll").click().run()
+    no_exception(at)
+    second = at.session_state["h_result"]["result"]
+    rows_changed = [b for b in range(len(first.z)) if not np.allclose(first.z[b], second.z[b])]
+    assert rows_changed == [2]
+    assert second.voices != first.voices and "1 bar change" in at.subheader[0].value
+    assert any("bar 3 ← seed" in c.value for c in at.caption)
+    assert at.get("audio")
+    at.button(key="h_undo").click().run()
+    no_exception(at)
+    back = at.session_state["h_result"]["result"]
+    assert back.voices == first.voices and "bar change" not in at.subheader[0].value
+    at.button(key="h_reroll").click().run()
+    assert len(at.session_state["h_rerolls"]["history"]) == 1
+    at.number_input(key="h_seed").set_value(7).run()  # another seed starts afresh
+    assert not at.session_state["h_rerolls"]["history"]
