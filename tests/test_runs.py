@@ -173,7 +173,9 @@ def test_valid_request_and_its_arguments(env):
         "--condition-voices",
         "soprano,bass",
     ]
-    assert "--precision" not in runs.TrainRequest("tiny", 6, precision="float32").validate().args()
+    assert "--precision" not in runs.TrainRequest("tiny", 6).validate().args()  # the device's
+    plain = runs.TrainRequest("tiny", 6, precision="float32").validate()
+    assert plain.args()[-2:] == ["--precision", "float32"]  # a choice made on the page is kept
     fast = runs.TrainRequest("tiny", 6, precision="mixed_bfloat16").validate()
     assert fast.args()[-2:] == ["--precision", "mixed_bfloat16"]
     assert runs.TrainRequest("cpu", 20000, 0, name="mine").validate().name == "mine"
