@@ -88,7 +88,7 @@ def device_words(device: str | None, running: bool) -> str:
 
 def gpu_suggestion(gpus) -> str:
     """What the start form says where TensorFlow lists a GPU (bachgan.devices.gpus())."""
-    from bachgan.devices import gpu_label, gpu_precision
+    from bachgan.devices import gpu_precision
 
     fast = gpu_precision(list(gpus)) != "float32"
     arithmetic = (
@@ -96,10 +96,12 @@ def gpu_suggestion(gpus) -> str:
         if fast
         else "float32 (bfloat16 needs an NVIDIA GPU of the Ampere generation or newer)"
     )
+    names = ", ".join(sorted({g.name for g in gpus}))
+    which = f"a GPU ({names})" if len(gpus) == 1 else f"{len(gpus)} GPUs ({names})"
     several = " Runs use every GPU at once (mirrored)." if len(gpus) > 1 else ""
     return (
-        f"This computer has a {gpu_label(list(gpus))}. The original article's model (seed) is "
-        f"suggested: it is what a GPU is for. Arithmetic: {arithmetic}.{several}"
+        f"This computer has {which}. The original article's model (seed) is suggested: it is "
+        f"what a GPU is for. Arithmetic: {arithmetic}.{several}"
     )
 
 

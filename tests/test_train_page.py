@@ -257,7 +257,7 @@ def test_a_gpu_gets_the_seed_preset_suggested(env, monkeypatch):
     at = page().run()
     assert not at.exception
     said = texts(at.info)
-    assert "GPU: NVIDIA A100-SXM4-40GB" in said and "(seed) is suggested" in said
+    assert "has a GPU (NVIDIA A100-SXM4-40GB)" in said and "(seed) is suggested" in said
     assert "bfloat16, which it computes natively" in said
     assert at.selectbox(key="train_preset").value == "seed"
     assert "train_bf16" not in {c.key for c in at.checkbox}
@@ -286,6 +286,14 @@ def test_a_run_says_which_device_it_trained_on(env, device, said):
     at.run()
     assert not at.exception
     assert said in texts(at.markdown)
+
+
+def test_several_gpus_are_named_and_mirrored():
+    a100 = devices.Gpu("NVIDIA A100-SXM4-40GB", (8, 0))
+    said = train_view.gpu_suggestion((a100, a100))
+    assert "has 2 GPUs (NVIDIA A100-SXM4-40GB)" in said and "(mirrored)" in said
+    older = train_view.gpu_suggestion((devices.Gpu("Tesla T4", (7, 5)),))
+    assert "Arithmetic: float32" in older and "mirrored" not in older
 
 
 def test_a_running_run_says_training_on():
