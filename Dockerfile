@@ -6,8 +6,14 @@
 # BASE is any Debian-based image whose `python3` is Python 3.11 with its venv module:
 # python:3.11-slim by default, or a local Debian 12 base (README, "Deploy to Hugging Face
 # Spaces"). tests/test_container.py checks this file's contract with the README and the app.
+#
+# For NVIDIA GPUs (README, "Training on a GPU"): the same base, with TensorFlow's CUDA build,
+# whose CUDA and cuDNN come as pip wheels; the host needs the NVIDIA driver and container
+# toolkit (`docker run --gpus all`), as a GPU Space has.
+#   docker build --build-arg REQUIREMENTS=requirements-gpu.txt -t bachgan-gpu .
 ARG BASE=python:3.11-slim
 FROM ${BASE}
+ARG REQUIREMENTS=requirements.txt
 
 # FluidSynth and its General MIDI soundfont, as packages.txt lists them (a test keeps the two
 # lists equal). Their versions are those of the base's Debian release, hence no pins.
@@ -18,13 +24,14 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 1000 --shell /bin/bash user
 
-# The pinned Python packages, in a venv of their own (root-owned: the app only reads them).
+# The pinned Python packages (REQUIREMENTS: requirements.txt, or requirements-gpu.txt), in a
+# venv of their own (root-owned: the app only reads them).
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
-COPY requirements.txt /tmp/requirements.txt
+COPY requirements.txt requirements-gpu.txt /tmp/
 RUN python3 -m venv "$VIRTUAL_ENV" \
-    && pip install --no-cache-dir -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+    && pip install --no-cache-dir -r "/tmp/${REQUIREMENTS}" \
+    && rm /tmp/requirements.txt /tmp/requirements-gpu.txt
 
 # A Space runs the container as uid 1000. Every place the app writes is under its HOME:
 # the parsed corpus and the training lock (BACHGAN_CACHE), the Train page's runs

@@ -24,6 +24,8 @@ import streamlit as st
 from bachgan.runs import SHIPPED  # the model choice that names the shipped model
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The app takes a GPU's memory as it needs it, leaving the rest to a training process.
+os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
 
 DEMO_TUNE = "Ode to Joy (Beethoven)"  # the home page's one-click demo, on Harmonize
 _KEEP = "_keep_"

@@ -75,6 +75,36 @@ def bfloat16_help() -> str:
     return text
 
 
+def device_words(device: str | None, running: bool) -> str:
+    """A run's "device" (config.json, bachgan.devices) as the run's panel says it:
+    'Training on **GPU: NVIDIA A100**'. Runs from before the GPU names said 'GPU x2'."""
+    device = (device or "").strip()
+    if device.startswith("GPU x"):
+        n = device.removeprefix("GPU x")
+        device = "GPU" if n == "1" else f"{n} GPUs"
+    verb = "Training on" if running else "Trained on"
+    return f"{verb} **{device or '…'}**"
+
+
+def gpu_suggestion(gpus) -> str:
+    """What the start form says where TensorFlow lists a GPU (bachgan.devices.gpus())."""
+    from bachgan.devices import gpu_precision
+
+    fast = gpu_precision(list(gpus)) != "float32"
+    arithmetic = (
+        "bfloat16, which it computes natively"
+        if fast
+        else "float32 (bfloat16 needs an NVIDIA GPU of the Ampere generation or newer)"
+    )
+    names = ", ".join(sorted({g.name for g in gpus}))
+    which = f"a GPU ({names})" if len(gpus) == 1 else f"{len(gpus)} GPUs ({names})"
+    several = " Runs use every GPU at once (mirrored)." if len(gpus) > 1 else ""
+    return (
+        f"This computer has {which}. The original article's model (seed) is suggested: it is "
+        f"what a GPU is for. Arithmetic: {arithmetic}.{several}"
+    )
+
+
 def readable_time(stamp: str) -> str:
     """status.json's ISO time ('2026-11-26T12:17:50+0000') as '26 Nov 2026 12:17 UTC';
     anything unparsable is shown as it is."""

@@ -15,6 +15,8 @@ from pathlib import Path
 from bachgan.presets import PRECISIONS, PRESETS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# A GPU's memory as needed, not all at once: the app's process may hold the same GPU.
+os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
 
 INPUT_ERROR = 2
 OUTPUT_SUFFIXES = (".mid", ".wav", ".musicxml")
@@ -357,7 +359,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", required=True)
     # Settings default to None: a new run fills in the defaults named in each help, and a
     # resume refuses only the ones given that differ from the run's own.
-    p.add_argument("--preset", choices=list(PRESETS), help="default: cpu")
+    p.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        help="default: seed where TensorFlow lists a GPU, else cpu",
+    )
     p.add_argument("--iterations", type=_positive)
     p.add_argument("--resume", action="store_true")
     p.add_argument(
@@ -372,7 +378,11 @@ def parser() -> argparse.ArgumentParser:
         help="with --resume: lift the run's --minutes budget (to train a finished run longer)",
     )
     p.add_argument("--seed", type=_seed, help="default: 0")
-    p.add_argument("--strategy", choices=["default", "mirrored"], help="default: default")
+    p.add_argument(
+        "--strategy",
+        choices=["default", "mirrored"],
+        help="default: mirrored where TensorFlow lists 2 or more GPUs, else default",
+    )
     p.add_argument("--data", help="'music21' (default) or a JSB .json/.npz path")
     p.add_argument("--condition-voices", type=_voices_arg, help="e.g. soprano or soprano,bass")
     p.add_argument("--learning-rate", type=_positive_float, help="Adam's step size (preset: 0.001)")
@@ -384,9 +394,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--precision",
         choices=PRECISIONS,
-        help="arithmetic of the layers (default: float32). mixed_bfloat16 keeps weights, "
-        "optimizer and BatchNorm in float32 and runs the convolutions in bfloat16: faster on "
-        "CPUs with AVX512-BF16 or AMX, much slower on others (see `bench`)",
+        help="arithmetic of the layers (default: mixed_bfloat16 on GPUs of compute capability "
+        "8.0+ and on CPUs with AVX512-BF16 or AMX, else float32). mixed_bfloat16 keeps "
+        "weights, optimizer and BatchNorm in float32 and runs the convolutions in bfloat16: "
+        "much slower where the device has no native bfloat16 (see `bench`)",
     )
     p.set_defaults(func=cmd_train)
 

@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from bachgan import metrics
-from bachgan.presets import DEFAULT_PRECISION, run_precision
+from bachgan.presets import run_precision
 from bachgan.runs_io import (
     atomic_dir,
     atomic_write_bytes,
@@ -47,6 +47,7 @@ def training_summary(run_dir: Path, iteration: int) -> dict:
         "preset": config.get("preset"),
         "jit_compile": bool(config.get("jit_compile")),
         "precision": run_precision(config),
+        "strategy": config.get("strategy"),
         "minutes": config.get("minutes"),
     }
 
@@ -62,8 +63,10 @@ def reproduce_command(t: dict, run_dir: str) -> str:
     cmd += f" --seed {t.get('seed', 0)}"
     if t.get("jit_compile"):
         cmd += " --jit"
-    if run_precision(t) != DEFAULT_PRECISION:
-        cmd += f" --precision {t['precision']}"
+    # Named always: left out, `train` picks the precision (and strategy) for the machine.
+    cmd += f" --precision {run_precision(t)}"
+    if t.get("strategy") == "mirrored":
+        cmd += " --strategy mirrored"
     return cmd
 
 

@@ -610,8 +610,8 @@ class TrainRequest:
     seed: int = 0
     condition_voices: tuple[str, ...] | None = None  # None: the preset's own
     name: str | None = None  # None: <preset>-<date>-<time>
-    # or "mixed_bfloat16": faster only where cpu.native_bfloat16()
-    precision: str = DEFAULT_PRECISION
+    # None: what `train` picks for the device (bachgan.devices); or one of PRECISIONS
+    precision: str | None = None
 
     def validate(self) -> TrainRequest:
         """A checked copy (name filled in); raises TrainRequestError listing every problem."""
@@ -635,7 +635,7 @@ class TrainRequest:
                 )
             else:
                 voices = tuple(v for v in VOICE_NAMES if v in voices)  # SATB order, no repeats
-        if self.precision not in PRECISIONS:
+        if self.precision is not None and self.precision not in PRECISIONS:
             problems.append(f"precision must be one of {', '.join(PRECISIONS)}")
         name = self.name or _auto_name(self.preset if self.preset in MAX_ITERATIONS else "run")
         try:
@@ -656,7 +656,7 @@ class TrainRequest:
         out += ["--seed", str(int(self.seed))]
         if self.condition_voices:
             out += ["--condition-voices", ",".join(self.condition_voices)]
-        if self.precision != DEFAULT_PRECISION:  # the command stays as it always was
+        if self.precision is not None:  # left out, `train` picks it for the device
             out += ["--precision", self.precision]
         return out
 

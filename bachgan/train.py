@@ -33,7 +33,7 @@ import numpy as np
 from bachgan.context import planes as context_planes
 from bachgan.data import cache_dir
 from bachgan.pianoroll import to_roll
-from bachgan.presets import DEFAULT_PRECISION, MAX_SEED, check_precision, run_precision
+from bachgan.presets import MAX_SEED, check_precision, run_precision
 from bachgan.runs_io import (
     append_jsonl,
     atomic_dir,
@@ -103,14 +103,10 @@ def now() -> str:
 
 
 def device_name() -> str:
-    import tensorflow as tf
+    """What this machine trains on, as config.json's "device" says it (bachgan.devices)."""
+    from bachgan.devices import plan
 
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        return f"GPU x{len(gpus)}"
-    from bachgan.cpu import info
-
-    return f"CPU ({os.cpu_count()} cores, {info()['name'] or platform.processor() or 'CPU'})"
+    return plan().label
 
 
 def versions() -> dict:
@@ -252,8 +248,9 @@ class Run:
         log=print,
         **overrides,
     ):
-        """Settings left at None take the run's own on resume and the defaults for a new run
-        (preset cpu, seed 0, strategy default, data music21, no jit, float32)."""
+        """Settings left at None take the run's own on resume and, for a new run, seed 0,
+        data music21, no jit, and the preset, precision and strategy that suit the device
+        (bachgan.devices: on a CPU, cpu, float32 unless it has native bfloat16, default)."""
         self.dir = Path(run_dir)
         self.log = log
         self.resume = resume
@@ -285,15 +282,16 @@ class Run:
             seed = 0 if seed is None else int(seed)
             if not 0 <= seed <= MAX_SEED:
                 raise ValueError(f"seed {seed}: give 0 to {MAX_SEED}")
-            precision = check_precision(precision or DEFAULT_PRECISION)
+            preset, precision, strategy = self._device_defaults(preset, precision, strategy)
+            precision = check_precision(precision)
             from bachgan.presets import get_preset
 
-            p = get_preset(preset or "cpu", **overrides)
+            p = get_preset(preset, **overrides)
             config = {
                 "preset": p.to_dict(),
                 "iterations": int(iterations or 2000),
                 "seed": seed,
-                "strategy": strategy or "default",
+                "strategy": strategy,
                 "data": str(data or "music21"),
                 "jit_compile": bool(jit),
                 "precision": precision,
@@ -302,6 +300,19 @@ class Run:
                 "versions": versions(),
             }
         self.config = config
+
+    def _device_defaults(self, preset, precision, strategy):
+        """The settings given, and for those left at None the device's (bachgan.devices)."""
+        if preset and precision and strategy:
+            return preset, precision, strategy
+        from bachgan.devices import plan
+
+        device = plan()
+        given = {"preset": preset, "precision": precision, "strategy": strategy}
+        chosen = {k: v or getattr(device, k) for k, v in given.items()}
+        auto = ", ".join(f"{k} {chosen[k]}" for k, v in given.items() if v is None)
+        self.log(f"training on {device.label}; chosen for it: {auto}")
+        return chosen["preset"], chosen["precision"], chosen["strategy"]
 
     # -- state on disk
 
@@ -358,6 +369,12 @@ class Run:
             self._record_split(corpus.split_names())
             cfg["skipped"] = corpus.skipped
             cfg["device"] = device_name()
+            strategy = (
+                tf.distribute.MirroredStrategy(_mirrored_devices())
+                if cfg["strategy"] == "mirrored"
+                else tf.distribute.get_strategy()
+            )
+            cfg["replicas"] = strategy.num_replicas_in_sync  # devices each step is split over
             atomic_write_json(self.dir / "config.json", cfg)
             before = read_json(self.dir / "status.json", {}) if self.resume else {}
             self.status = Status(
@@ -371,11 +388,6 @@ class Run:
             self.status.update()
 
             keras.utils.set_random_seed(cfg["seed"])
-            strategy = (
-                tf.distribute.MirroredStrategy(_mirrored_devices())
-                if cfg["strategy"] == "mirrored"
-                else tf.distribute.get_strategy()
-            )
             with strategy.scope():
                 gan = WGANGP(p, seed=cfg["seed"], precision=run_precision(cfg))
                 gan.compile(jit_compile=cfg["jit_compile"] and cfg["strategy"] != "mirrored")
@@ -608,10 +620,10 @@ class Run:
 
 
 def _mirrored_devices():
-    import tensorflow as tf
+    """Every logical GPU, else every logical CPU (bachgan.devices)."""
+    from bachgan.devices import plan
 
-    gpus = tf.config.list_logical_devices("GPU")
-    return [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+    return list(plan().devices)
 
 
 def train(run_dir, **kw) -> dict:

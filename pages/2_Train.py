@@ -13,7 +13,7 @@ import streamlit as st
 
 import app_state as app
 import train_view
-from bachgan import cpu, curves, runs
+from bachgan import cpu, curves, devices, runs
 from bachgan.plots import CHART_CONFIG, pianoroll_figure
 from bachgan.presets import DEFAULT_PRECISION, MAX_SEED, PRESETS
 from bachgan.voices import VOICE_NAMES
@@ -51,10 +51,14 @@ def _sample(name: str, iteration: int) -> runs.Sample:
 def start_form(busy: str | None) -> None:
     if busy:
         st.info(busy, icon="⏳")
+    gpus = devices.gpus()  # TensorFlow's list; starts no GPU
+    if gpus:
+        st.info(train_view.gpu_suggestion(gpus), icon="⚡")
+    suggested = devices.GPU_PRESET if gpus else devices.CPU_PRESET
     preset = st.selectbox(
         "Model size (preset)",
         list(train_view.PRESET_HELP),
-        index=list(train_view.PRESET_HELP).index("cpu"),
+        index=list(train_view.PRESET_HELP).index(suggested),
         format_func=train_view.PRESET_LABEL.__getitem__,
         help="How big the model is. Bigger models can sound better but train much longer.",
         key="train_preset",
@@ -90,12 +94,17 @@ def start_form(busy: str | None) -> None:
         help="Starting point of the random numbers. The same settings and seed train the same "
         "model again; another seed gives another model.",
     )
-    # Offered only where it pays: on a CPU without native bfloat16 it is much slower.
-    bf16 = cpu.native_bfloat16() and st.checkbox(
-        "Faster arithmetic (bfloat16)",
-        key="train_bf16",
-        help=train_view.bfloat16_help(),
-    )
+    # Offered only where it pays: on a CPU without native bfloat16 it is much slower. Ticked
+    # at first, as `train` would choose; on a GPU `train` chooses (bachgan.devices).
+    precision = None
+    if not gpus and cpu.native_bfloat16():
+        bf16 = st.checkbox(
+            "Faster arithmetic (bfloat16)",
+            value=True,
+            key="train_bf16",
+            help=train_view.bfloat16_help(),
+        )
+        precision = "mixed_bfloat16" if bf16 else DEFAULT_PRECISION
     name = st.text_input(
         "Run name (optional)",
         max_chars=64,
@@ -110,7 +119,7 @@ def start_form(busy: str | None) -> None:
             seed=int(seed),
             condition_voices=tuple(voices),
             name=name.strip() or None,
-            precision="mixed_bfloat16" if bf16 else DEFAULT_PRECISION,
+            precision=precision,
         )
         try:
             with st.spinner("Starting the training process…"):
@@ -138,7 +147,7 @@ def progress_block(info: runs.RunInfo) -> None:
             min(max(info.iteration / info.iterations, 0.0), 1.0),
             text=f"iteration {info.iteration:,} of {info.iterations:,}",
         )
-    facts = [f"preset **{info.preset or '…'}**", f"device **{info.device or '…'}**"]
+    facts = [train_view.device_words(info.device, info.running), f"preset **{info.preset or '…'}**"]
     if info.precision != DEFAULT_PRECISION:
         facts.append("**faster arithmetic** (bfloat16)")
     if info.budget_minutes:

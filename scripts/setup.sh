@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
 # Set up a fresh machine: Debian packages (FluidSynth, soundfont; Chromium with --dev),
 # a virtual environment in .venv and the pinned Python packages. Safe to run again.
+#   --dev   also the test tools (requirements-dev.txt)
+#   --gpu   TensorFlow's CUDA build (requirements-gpu.txt) in place of the CPU-only one
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 dev=0
-[ "${1:-}" = "--dev" ] && dev=1
+gpu=0
+for arg in "$@"; do
+  case "$arg" in
+    --dev) dev=1 ;;
+    --gpu) gpu=1 ;;
+    *) echo "usage: bash $0 [--dev] [--gpu]" >&2; exit 2 ;;
+  esac
+done
 
 # Install the Debian packages given that are missing; without root or sudo, warn with $2.
 install_debs() {
@@ -44,8 +53,18 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-if [ "$dev" = 1 ]; then
-  .venv/bin/python -m pip install -q -r requirements-dev.txt
+# tensorflow-cpu and tensorflow install the same files: switching builds removes the other.
+if [ "$gpu" = 1 ]; then
+  runtime=requirements-gpu.txt other=tensorflow-cpu
 else
-  .venv/bin/python -m pip install -q -r requirements.txt
+  runtime=requirements.txt other=tensorflow
+fi
+if .venv/bin/python -m pip show -q "$other" >/dev/null 2>&1; then
+  .venv/bin/python -m pip uninstall -q -y "$other"
+fi
+.venv/bin/python -m pip install -q -r "$runtime"
+if [ "$dev" = 1 ]; then
+  # requirements-dev.txt's tools, without its `-r requirements.txt` (the runtime is in)
+  grep -v '^-r ' requirements-dev.txt >.venv/dev-tools.txt
+  .venv/bin/python -m pip install -q -r .venv/dev-tools.txt
 fi

@@ -50,7 +50,17 @@ def tiny_export(tmp_path_factory, isolated_cache):
     from bachgan.train import train
 
     run = tmp_path_factory.mktemp("runs") / "tiny"
-    train(run, preset="tiny", iterations=5, seed=3, jit=False, log=lambda *a: None)
+    # Every setting named: `train` would otherwise pick the precision for the machine.
+    train(
+        run,
+        preset="tiny",
+        iterations=5,
+        seed=3,
+        jit=False,
+        precision="float32",
+        strategy="default",
+        log=lambda *a: None,
+    )
     return run
 
 

@@ -37,8 +37,8 @@ def test_ship_copies_evaluates_and_writes_the_card_with_a_comparison(tiny_export
     assert chord in next(line for line in table.splitlines() if line.startswith("| chord"))
     assert "tiny (tiny, 5 it.), raw" in table, "what each generator does without clean-up"
     assert (
-        "`python -m bachgan train --run-dir runs/tiny --preset tiny --iterations 5 --seed 3`"
-        in table
+        "`python -m bachgan train --run-dir runs/tiny --preset tiny --iterations 5 --seed 3 "
+        "--precision float32`" in table
     )
 
 

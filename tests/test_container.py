@@ -195,8 +195,11 @@ def test_the_image_installs_packages_txt_and_the_pinned_requirements():
     installed = apt.split("apt-get install", 1)[1].split("&&")[0].split()
     assert "--no-install-recommends" in installed
     assert {w for w in installed if not w.startswith("-")} == listed
-    assert "COPY requirements.txt /tmp/requirements.txt" in [f"COPY {a}" for a in args_of("COPY")]
-    assert any("pip install --no-cache-dir -r /tmp/requirements.txt" in r for r in args_of("RUN"))
+    # REQUIREMENTS picks the file (requirements-gpu.txt for CUDA); requirements.txt by default.
+    assert "REQUIREMENTS=requirements.txt" in args_of("ARG")
+    assert "requirements.txt requirements-gpu.txt /tmp/" in args_of("COPY")
+    assert any('pip install --no-cache-dir -r "/tmp/${REQUIREMENTS}"' in r for r in args_of("RUN"))
+    assert "--build-arg REQUIREMENTS=requirements-gpu.txt" in DOCKERFILE.read_text()
 
 
 def test_dockerignore_keeps_out_what_the_app_does_not_need():
@@ -209,10 +212,17 @@ def test_dockerignore_keeps_out_what_the_app_does_not_need():
         for p in tracked_files()
         if p.split("/")[0]
         in {"bachgan", "pages", "checkpoints", ".streamlit", "benchmarks", "examples"}
-        or p in {"streamlit_app.py", "app_state.py", "train_view.py", "upload_view.py"}
-        or p == "requirements.txt"
+        or p
+        in {
+            "streamlit_app.py",
+            "app_state.py",
+            "train_view.py",
+            "upload_view.py",
+            "requirements.txt",
+            "requirements-gpu.txt",
+        }
     ]
-    assert len(needed) > 40
+    assert len(needed) > 40 and "requirements-gpu.txt" in needed
     assert [p for p in needed if dockerignored(p)] == []
 
 

@@ -145,7 +145,7 @@ def test_step_seconds_reads_the_benchmarks(tmp_path, monkeypatch):
         {"name": "../x"},
         {"name": "a b"},
         {"precision": "bfloat16"},
-        {"precision": None},
+        {"precision": ""},  # None is valid: the device's choice
     ],
 )
 def test_request_validation_rejects(env, kw):
@@ -173,7 +173,9 @@ def test_valid_request_and_its_arguments(env):
         "--condition-voices",
         "soprano,bass",
     ]
-    assert "--precision" not in runs.TrainRequest("tiny", 6, precision="float32").validate().args()
+    assert "--precision" not in runs.TrainRequest("tiny", 6).validate().args()  # the device's
+    plain = runs.TrainRequest("tiny", 6, precision="float32").validate()
+    assert plain.args()[-2:] == ["--precision", "float32"]  # a choice made on the page is kept
     fast = runs.TrainRequest("tiny", 6, precision="mixed_bfloat16").validate()
     assert fast.args()[-2:] == ["--precision", "mixed_bfloat16"]
     assert runs.TrainRequest("cpu", 20000, 0, name="mine").validate().name == "mine"

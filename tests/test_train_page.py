@@ -17,7 +17,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import train_view
-from bachgan import cpu, runs, train
+from bachgan import cpu, devices, runs, train
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "2_Train.py")
 
@@ -244,6 +244,61 @@ def test_faster_arithmetic_is_offered_only_where_the_cpu_has_it(env, monkeypatch
     at = page().run()
     assert not at.exception
     assert ("train_bf16" in {c.key for c in at.checkbox}) is native
+    if native:  # ticked at first, as `train` would choose on this CPU
+        assert at.checkbox(key="train_bf16").value is True
+
+
+def test_a_gpu_gets_the_seed_preset_suggested(env, monkeypatch):
+    """Where TensorFlow lists a GPU the form says so and starts at the seed preset; the
+    arithmetic is left to `train` (no bfloat16 box). No GPU here: the list TensorFlow would
+    give stands in for one."""
+    monkeypatch.setattr(devices, "gpus", lambda: (devices.Gpu("NVIDIA A100-SXM4-40GB", (8, 0)),))
+    monkeypatch.setattr(cpu, "native_bfloat16", lambda: True)
+    at = page().run()
+    assert not at.exception
+    said = texts(at.info)
+    assert "has a GPU (NVIDIA A100-SXM4-40GB)" in said and "(seed) is suggested" in said
+    assert "bfloat16, which it computes natively" in said
+    assert at.selectbox(key="train_preset").value == "seed"
+    assert "train_bf16" not in {c.key for c in at.checkbox}
+
+
+def test_without_a_gpu_the_form_starts_at_todays_preset(env, monkeypatch):
+    monkeypatch.setattr(devices, "gpus", lambda: ())
+    at = page().run()
+    assert not at.exception
+    assert at.selectbox(key="train_preset").value == "cpu"
+    assert "GPU" not in texts(at.info)
+
+
+@pytest.mark.parametrize(
+    "device, said",
+    [
+        ("CPU (2 cores, AMD EPYC 9R14)", "Trained on **CPU (2 cores, AMD EPYC 9R14)**"),
+        ("GPU: NVIDIA L4", "Trained on **GPU: NVIDIA L4**"),
+        ("GPU x2", "Trained on **2 GPUs**"),  # as runs from before said it
+    ],
+)
+def test_a_run_says_which_device_it_trained_on(env, device, said):
+    fake_run(env, "r", "finished", device=device)
+    at = page()
+    at.query_params["run"] = "r"
+    at.run()
+    assert not at.exception
+    assert said in texts(at.markdown)
+
+
+def test_several_gpus_are_named_and_mirrored():
+    a100 = devices.Gpu("NVIDIA A100-SXM4-40GB", (8, 0))
+    said = train_view.gpu_suggestion((a100, a100))
+    assert "has 2 GPUs (NVIDIA A100-SXM4-40GB)" in said and "(mirrored)" in said
+    older = train_view.gpu_suggestion((devices.Gpu("Tesla T4", (7, 5)),))
+    assert "Arithmetic: float32" in older and "mirrored" not in older
+
+
+def test_a_running_run_says_training_on():
+    assert train_view.device_words("GPU x1", True) == "Training on **GPU**"
+    assert train_view.device_words("", True) == "Training on **…**"  # before its config
 
 
 def test_a_bfloat16_run_says_so(env):

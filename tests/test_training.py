@@ -339,7 +339,11 @@ def test_a_resume_refuses_settings_that_differ_from_the_runs_and_accepts_equal_o
     from bachgan.train import Run
 
     config = json.loads(
-        json.dumps(Run(tmp_path / "r", preset="tiny", seed=5, condition_voices=(3,)).config)
+        json.dumps(
+            Run(
+                tmp_path / "r", preset="tiny", seed=5, precision="float32", condition_voices=(3,)
+            ).config
+        )
     )
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "config.json").write_text(json.dumps(config))
