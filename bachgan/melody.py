@@ -82,6 +82,9 @@ class ImportReport:
 
     changes: list[str] = field(default_factory=list)
     tempo: float | None = None  # BPM found in a MIDI file, for the UI to offer
+    # Phrase ends the input marks (typed fermatas, ^): bool per step of the melody; None
+    # where it marks none (they are then guessed from long notes and rests).
+    phrase_ends: np.ndarray | None = None
 
     def __str__(self) -> str:
         return "; ".join(self.changes) if self.changes else "imported as is"
@@ -437,6 +440,7 @@ def notation_help() -> str:
 | `rq`, `r/2` | a rest |
 | `\\|` | a bar line (optional); bars are checked to hold 16 sixteenths, the first may be a pickup |
 | `C4h~ \\| C4q` | `~` (or `_`) ties a note to the next one of the same pitch |
+| `G4h^` | `^` marks a fermata: a phrase ends on this note, and BachGAN closes it with a cadence |
 
 Example (Ode to Joy): `F#4q F#4 G4 A4 | A4 G4 F#4 E4 | D4 D4 E4 F#4 | F#4q. E4e E4h`
 """
@@ -446,8 +450,9 @@ def _token_error(i: int, tok: str, what: str) -> MelodyError:
     return MelodyError(f"'{tok}' (item {i} of what you typed): {what}")
 
 
-def _parse_token(i: int, tok: str) -> tuple[int | None, int | None, bool]:
-    """One note or rest -> (pitch or None for a rest, steps or None, tied to the next)."""
+def _parse_token(i: int, tok: str) -> tuple[int | None, int | None, bool, bool]:
+    """One note or rest -> (pitch or None for a rest, steps or None, tied to the next,
+    under a fermata)."""
     head, pos = tok[0], 1
     if head in "rR":
         pitch = None
@@ -471,17 +476,20 @@ def _parse_token(i: int, tok: str) -> tuple[int | None, int | None, bool]:
     else:
         raise _token_error(i, tok, f"'{head}' is not a note name (use A-G, or r for a rest)")
     rest = tok[pos:]
-    tie = rest.endswith(("~", "_"))
-    rest = rest.rstrip("~_")
+    marks = rest[len(rest.rstrip("~_^")) :]
+    tie, fermata = ("~" in marks or "_" in marks), "^" in marks
+    if fermata and pitch is None:
+        raise _token_error(i, tok, "a fermata (^) goes on a note, not on a rest")
+    rest = rest.rstrip("~_^")
     if not rest:
-        return pitch, None, tie
+        return pitch, None, tie, fermata
     if re.fullmatch(r"/[0-9]{1,5}", rest) and 0 < int(rest[1:]) <= MAX_BARS * STEPS_PER_BAR:
-        return pitch, int(rest[1:]), tie
+        return pitch, int(rest[1:]), tie, fermata
     if rest[0] in _LETTERS and rest[1:] in ("", "."):
         steps = _LETTERS[rest[0]] * (1.5 if rest[1:] else 1)
         if steps != int(steps):
             raise _token_error(i, tok, "a dotted sixteenth is shorter than the 16th-note grid")
-        return pitch, int(steps), tie
+        return pitch, int(steps), tie, fermata
     raise _token_error(
         i,
         tok,
@@ -502,6 +510,7 @@ def melody_from_text(
     report = ImportReport()
     pitches: list[int] = []
     onsets: list[bool] = []
+    fermatas: list[bool] = []
     bar_starts: list[int] = [0]  # step where each bar written between bar lines begins
     bar_token = 1  # token that begins the current bar
     steps, tie_from = 4, None  # duration carried over; (token, pitch) a tie waits on
@@ -515,7 +524,7 @@ def melody_from_text(
             bar_starts.append(length)
             bar_token = i + 1
             continue
-        pitch, dur, tie = _parse_token(i, tok)
+        pitch, dur, tie, fermata = _parse_token(i, tok)
         steps = dur or steps
         if tie_from and tie_from[1] != pitch:
             raise _token_error(
@@ -525,6 +534,7 @@ def melody_from_text(
         if length <= cap:
             pitches += [SILENT if pitch is None else pitch] * steps
             onsets += [tie_from is None and pitch is not None] + [False] * (steps - 1)
+            fermatas += [fermata] * steps
         tie_from = ((i, tok), pitch) if tie and pitch is not None else None
     if tie_from:
         raise _token_error(*tie_from[0], "a tie (~) at the end leads nowhere; remove it")
@@ -539,11 +549,15 @@ def melody_from_text(
     if 0 < pickup < STEPS_PER_BAR:
         pad = STEPS_PER_BAR - pickup
         pitches, onsets = [SILENT] * pad + pitches, [False] * pad + onsets
+        fermatas = [False] * pad + fermatas
         _placed_pickup(pickup, report)
     drop = _silent_bars(next(i for i, p in enumerate(pitches) if p >= 0), report)
-    pitches, onsets = pitches[drop:], onsets[drop:]
+    pitches, onsets, fermatas = pitches[drop:], onsets[drop:], fermatas[drop:]
     total = _whole_bars(len(pitches))
     melody = Voices(pitches, onsets).pad_to(total)
+    if any(fermatas):
+        report.phrase_ends = np.zeros(melody.steps, bool)
+        report.phrase_ends[: len(fermatas)] = fermatas
     return (_fit(melody, voice, report) if fit_range else melody), report
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import streamlit as st
 
 import app_state as app
@@ -157,7 +158,7 @@ def melody_input(voice: int):
         with st.expander("How to type notes"):
             st.markdown(notation_help())
         melody, report = melody_from_text(text, name)
-        return melody, report, "your melody", None, None
+        return melody, report, "your melody", None, report.phrase_ends  # typed fermatas
     chorales = app.test_chorales()
     by_name = {c.name: c for c in sorted(chorales, key=lambda c: bwv_order(c.name))}
     chosen = st.selectbox(
@@ -218,7 +219,8 @@ def harmonize(
     context = estimate_context(melody, phrase_ends=ends, voice=voice)
     if chosen_key is not None:
         context = with_key(context, *chosen_key)
-    inputs = (h.version, melody.digest(), voice, seed, truncation, context.key, ends is None)
+    marked = None if ends is None else np.asarray(ends, bool).tobytes()
+    inputs = (h.version, melody.digest(), voice, seed, truncation, context.key, marked)
     bars = rerolls(inputs)
     key = (*inputs, len(bars["zs"]))
     kept = st.session_state.get("h_result")

@@ -629,3 +629,13 @@ def test_harmonize_rerolls_one_bar_keeps_the_rest_and_undoes():
     assert len(at.session_state["h_rerolls"]["history"]) == 1
     at.number_input(key="h_seed").set_value(7).run()  # another seed starts afresh
     assert not at.session_state["h_rerolls"]["history"]
+
+
+def test_typed_fermatas_are_the_phrase_ends_of_the_harmony():
+    at = app("pages/1_Harmonize.py").run()
+    at.radio(key="h_source").set_value("text").run()
+    at.text_area(key="h_text").input("C5q D5 E5 F5 | G5h^ E5h | D5q E5 F5 D5 | C5w^").run()
+    at.button(key="h_go").click().run()
+    no_exception(at)
+    ends = at.session_state["h_result"]["result"].context.phrase_ends
+    assert ends.tolist() == [False] * 16 + [True] * 8 + [False] * 24 + [True] * 16

@@ -489,3 +489,18 @@ def test_limits_and_help_for_the_ui():
     melody_from_text(help_text.split("Example (Ode to Joy): `")[1].split("`")[0])
     with pytest.raises(MelodyError, match="Unknown voice|voice must be"):
         melody_from_text("C4q", voice="mezzo")
+
+
+def test_typed_fermatas_mark_phrase_ends():
+    """`^` after a note marks a fermata: the report carries the phrase ends, step by step,
+    through a pickup; a melody without one has none (they are then guessed)."""
+    melody, report = melody_from_text("G4q | C5q D5 E5 F5 | G5h^ E5h | C5h^~ C5q rq")
+    ends = report.phrase_ends
+    assert ends is not None and ends.shape == (melody.steps,)
+    # The pickup fills its bar: bar 2 (steps 16-31) holds C D E F, bar 3 G^ (steps 32-39).
+    assert ends.tolist() == [False] * 32 + [True] * 8 + [False] * 8 + [True] * 8 + [False] * 8
+    assert melody.pitches[32, 0] == 79 and melody.pitches[48, 0] == 72
+    assert melody.notes(0)[-1] == (48, 60, 72)  # the tie still holds C5 for 3 beats
+    assert melody_from_text("C4q D4 E4 F4")[1].phrase_ends is None
+    with pytest.raises(MelodyError, match="fermata"):
+        melody_from_text("C4q r^ E4 F4")
