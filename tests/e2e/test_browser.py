@@ -192,7 +192,7 @@ def test_the_tune_box_keeps_the_tune_chosen_after_a_visit_to_the_upload(server, 
         assert box.input_value() == "Frère Jacques"
 
         # The next click harmonizes the tune the box shows (a new seed, so a new heading).
-        page.get_by_role("button", name="🎲 New variation").click()
+        page.get_by_role("button", name="🎲 New variation", exact=True).click()
         heading = page.get_by_text(re.compile(r": four voices \(seed [1-9]"))
         heading.wait_for()
         assert heading.inner_text().startswith("Frère Jacques"), heading.inner_text()
