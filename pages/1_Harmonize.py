@@ -349,8 +349,20 @@ def show_result(
     tempo = st.session_state.h_tempo
     programs = [PROGRAMS[st.session_state[f"h_inst_{i}"]] for i in range(4)]
     midi = to_midi_bytes(v, tempo, programs=programs)
+    played = midi
+    if original is not None:  # a chorale: Bach's own setting plays the same way
+        listen = st.radio(
+            "Listen to",
+            ["BachGAN's harmonization", "Bach's own"],
+            key="h_listen",
+            horizontal=True,
+            help="Bach's harmonization of the same chorale melody, at the same tempo and with "
+            "the same instruments, to compare by ear.",
+        )
+        if listen == "Bach's own":
+            played = to_midi_bytes(original, tempo, programs=programs)
     with st.spinner("Rendering audio…"):
-        app.audio_player(midi)  # first: the sound is what the click is for
+        app.audio_player(played)  # first: the sound is what the click is for
     # A form: a tempo set with the arrow keys, one step a press, is rendered once, on Apply.
     # Its title says what plays now, as a slider moved without Apply shows another value.
     with (

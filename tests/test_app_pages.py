@@ -209,6 +209,12 @@ def test_a_bach_chorale_is_listed_by_title_and_harmonized(corpus):
     no_exception(at)
     assert at.get("audio") and not at.error
     assert at.subheader[0].value.startswith("BWV 347 — Ich dank’ dir, lieber Herre (soprano)")
+    theirs = at.get("audio")[0].proto.SerializeToString()
+    at.radio(key="h_listen").set_value("Bach's own").run()  # #17 item 5: hear Bach's setting
+    no_exception(at)
+    assert len(at.get("audio")) == 1 and at.get("audio")[0].proto.SerializeToString() != theirs
+    at.radio(key="h_listen").set_value("BachGAN's harmonization").run()
+    assert at.get("audio")[0].proto.SerializeToString() == theirs
 
 
 def test_the_chorales_are_in_bwv_order_with_keys_written_as_musicians_write_them(corpus):
