@@ -301,11 +301,23 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_ship(args) -> int:
-    from bachgan.card import SHIPPED, ShipInputError, ship
+    from bachgan.card import SHIPPED, ShipInputError, reevaluate, ship
 
     dest = Path(args.dest) if args.dest else SHIPPED
+    if args.reevaluate == bool(args.run_dir):
+        print("bachgan ship: give --run-dir, or --reevaluate (not both)", file=sys.stderr)
+        return INPUT_ERROR
     try:
-        ship(args.run_dir, dest, args.windows, compare=args.compare or (), iteration=args.iteration)
+        if args.reevaluate:
+            reevaluate(dest, args.windows)
+        else:
+            ship(
+                args.run_dir,
+                dest,
+                args.windows,
+                compare=args.compare or (),
+                iteration=args.iteration,
+            )
     except ShipInputError as err:  # found before anything was written
         for line in err.lines:
             print(f"bachgan ship: {line}", file=sys.stderr)
@@ -443,8 +455,13 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("ship", help="copy a run's export to checkpoints/ with a model card")
-    p.add_argument("--run-dir", required=True)
+    p.add_argument("--run-dir", help="the run whose export to ship")
     p.add_argument("--dest", help="default: the app's model folder (sampling.SHIPPED_DIR)")
+    p.add_argument(
+        "--reevaluate",
+        action="store_true",
+        help="evaluate the model at --dest again with today's clean-up and rewrite its card",
+    )
     p.add_argument(
         "--iteration", type=_positive, help="the run's export of this iteration (default: newest)"
     )

@@ -9,7 +9,9 @@ beside it, so every figure in the card comes from a command anyone can rerun.
 
 from __future__ import annotations
 
+import json
 import shutil
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -141,10 +143,7 @@ def ship(
     Every model is loaded before anything is written, and the new folder is built complete
     beside `dest` and swapped in at the end: a bad input or a failure on the way leaves the
     model already at `dest` (often the app's) as it was."""
-    from bachgan import whole_ablation
-    from bachgan.data import load_corpus
-    from bachgan.evaluate import ablation, evaluate, latent_locality
-    from bachgan.whole_eval import evaluate_whole, jsonable
+    from bachgan.evaluate import ablation, evaluate
 
     run_dir, dest = Path(run_dir), Path(dest)
     if dest.exists() and not dest.is_dir():
@@ -158,22 +157,7 @@ def ship(
     with atomic_dir(dest) as tmp:
         for f in export.iterdir():
             shutil.copy(f, tmp / f.name)
-        log("evaluating on held-out melodies ...")
-        result = evaluate(harmonizer, max_windows=max_windows)
-        result["model"]["path"] = str(dest)  # the shipped copy, not the run's export
-        log("ablations ...")
-        few = {"max_windows": min(max_windows, 120)} if max_windows else {}  # `--windows`: quick
-        result["ablation"] = ablation(harmonizer, **few)
-        result["latent_locality"] = latent_locality(harmonizer, n=min(max_windows or 60, 60))
-        log("whole held-out chorales, each voice given in turn ...")
-        voices = harmonizer.preset.condition_voices
-        quick = {"max_chorales": max(6, max_windows // 4), "draws": 2} if max_windows else {}
-        voices = voices[:1] if quick else voices
-        whole = evaluate_whole(harmonizer, split="test", voices=voices, **quick)
-        result["whole"] = jsonable(whole)
-        if not quick:  # the clean-up's terms one at a time, where they were tuned
-            log("the clean-up's whole-piece terms, on the valid split ...")
-            result["whole_ablation"] = jsonable(whole_ablation.ablation(harmonizer, load_corpus()))
+        result = _evaluate(harmonizer, dest, max_windows, log)
         result["training"] = summary
         result["test_chorales_trained_on"] = test_chorales_trained_on(run_dir, result)
         result["shipped_as"] = dest.name
@@ -182,6 +166,7 @@ def ship(
         for other, h in zip(map(Path, compare), others):
             log(f"evaluating {other} for comparison ...")
             row = evaluate(h, max_windows=max_windows)
+            few = {"max_windows": min(max_windows, 120)} if max_windows else {}
             row["ablation"] = ablation(h, **few)
             row["training"] = training_summary(other, h.card.get("iteration", 0))
             result["compared"].append(row)
@@ -226,6 +211,7 @@ def model_card(result: dict) -> str:
     if result.get("chosen_iteration"):
         ship_cmd += f" --iteration {result['chosen_iteration']}"
     ship_cmd += "".join(f" --compare {r}" for r in runs[1:])
+    again = _reevaluated_note(result, name)
     if name != SHIPPED.name:
         ship_cmd += f" --dest checkpoints/{name}"
     return f"""# BachGAN model card: `{name}`
@@ -250,7 +236,7 @@ voice — or any three voices around any one of soprano, alto, tenor or bass.
   `{ship_cmd}`.
 
 ## Quality (`python -m bachgan evaluate --checkpoint checkpoints/{name}`)
-Held-out melodies: every voice the model accepts from {result["windows"]} two-bar windows of
+{again}Held-out melodies: every voice the model accepts from {result["windows"]} two-bar windows of
 the {len(result.get("test_chorales", [])) or "held-out"} test chorales, plus the built-in tunes
 ({", ".join(result["tunes"])}); default clean-up; metrics on the three generated voices; mean
 over condition voices. {_overlap_note(result)}
@@ -274,6 +260,70 @@ and {loc["cleaned_changed_bar2"]:.0%} in bar 2 change ({loc["melodies"]} held-ou
 
 {whole_section(result)}{comparison_section(result)}Evaluation data in `evaluation.json`.
 """
+
+
+def _evaluate(harmonizer, dest: Path, max_windows: int | None, log=print) -> dict:
+    """Every figure of the card for a model with today's decoding: windows, ablations,
+    latent locality, whole test chorales (each voice given) and the clean-up's terms."""
+    from bachgan import whole_ablation
+    from bachgan.data import load_corpus
+    from bachgan.evaluate import ablation, evaluate, latent_locality
+    from bachgan.whole_eval import evaluate_whole, jsonable
+
+    log("evaluating on held-out melodies ...")
+    result = evaluate(harmonizer, max_windows=max_windows)
+    result["model"]["path"] = str(dest)  # the shipped copy, not the run's export
+    log("ablations ...")
+    few = {"max_windows": min(max_windows, 120)} if max_windows else {}  # `--windows`: quick
+    result["ablation"] = ablation(harmonizer, **few)
+    result["latent_locality"] = latent_locality(harmonizer, n=min(max_windows or 60, 60))
+    log("whole held-out chorales, each voice given in turn ...")
+    voices = harmonizer.preset.condition_voices
+    quick = {"max_chorales": max(6, max_windows // 4), "draws": 2} if max_windows else {}
+    voices = voices[:1] if quick else voices
+    result["whole"] = jsonable(evaluate_whole(harmonizer, split="test", voices=voices, **quick))
+    if not quick:  # the clean-up's terms one at a time, where they were tuned
+        log("the clean-up's whole-piece terms, on the valid split ...")
+        result["whole_ablation"] = jsonable(whole_ablation.ablation(harmonizer, load_corpus()))
+    return result
+
+
+def reevaluate(dest: Path = SHIPPED, max_windows: int | None = None, log=print) -> Path:
+    """Evaluate a shipped model again in place, with today's clean-up, and rewrite its card
+    and evaluation.json; what the card says of training (kept from shipping) stays. For a
+    change of decoding when the run the model came from is no longer at hand. Written as a
+    whole at the end: a failure leaves the folder as it was."""
+    from bachgan.sampling import Harmonizer
+
+    dest = Path(dest)
+    try:
+        before = json.loads((dest / "evaluation.json").read_text())
+        harmonizer = Harmonizer(dest)
+    except (OSError, ValueError) as err:
+        raise ShipInputError([f"{dest}: not a shipped model ({err})"]) from None
+    result = _evaluate(harmonizer, dest, max_windows, log)
+    kept = ("training", "test_chorales_trained_on", "shipped_as", "chosen_iteration", "compared")
+    result.update({k: before[k] for k in kept if k in before})
+    result["reevaluated"] = time.strftime("%Y-%m-%d", time.gmtime())
+    with atomic_dir(dest) as tmp:
+        for f in dest.iterdir():
+            if f.is_file() and f.name not in ("evaluation.json", "MODEL_CARD.md"):
+                shutil.copy(f, tmp / f.name)
+        atomic_write_json(tmp / "evaluation.json", result)
+        atomic_write_bytes(tmp / "MODEL_CARD.md", model_card(result).encode())
+    log(f"re-evaluated {dest}")
+    return dest
+
+
+def _reevaluated_note(result: dict, name: str) -> str:
+    """Where the figures were remade after shipping, with a later clean-up."""
+    if "reevaluated" not in result:
+        return ""
+    return (
+        f"Evaluated again on {result['reevaluated']} with that day's clean-up "
+        f"(`python -m bachgan ship --reevaluate --dest checkpoints/{name}`); the weights "
+        "are those shipped.\n"
+    )
 
 
 def whole_section(result: dict) -> str:

@@ -51,6 +51,7 @@ END_COST = 6.0  # the last chord: not the tonic triad over the tonic
 # dominant) where the generator's k best hold none (`_offer_cadence_bass`).
 OFFER_CADENCE_BASS = True
 BASS_HOLD_COST = 0.5  # the bass holding a note where the melody moves on a beat
+BASS_RESING_STEPS = 8  # a held bass is sung again on a melody's beat after this long
 SIXTEENTH_COST = 0.5  # a new note on an odd 16th (Bach's lower voices rarely move in 16ths)
 # With Bach's style tables (bachgan.style), the default: each generated voice's moves and
 # each sonority cost -log of how likely Bach's chorales make them, times these weights, in
@@ -60,6 +61,12 @@ STYLE_CHANGE_WEIGHT = 0.1  # holding or moving at a place in the beat
 STYLE_INTERVAL_WEIGHT = 0.15  # where a voice moves, against its commonest move
 STYLE_CHORD_WEIGHT = 0.3  # the sonority, against the commonest at that place in the beat
 STYLE_REGISTER_WEIGHT = 0.3  # a voice's pitch, against its commonest
+STYLE_SIXTEENTH_COST = (
+    0.0,
+    0.0,
+    0.0,
+    2.0,
+)  # S, A, T, B: a new note on an odd 16th, beyond the table
 
 
 def range_cost(voice: int, pitches: np.ndarray) -> np.ndarray:
@@ -285,7 +292,8 @@ def _style_moves(style, voice: int, starts: np.ndarray, steps: np.ndarray):
     w = STYLE_CHANGE_WEIGHT
     where = np.maximum(style.interval, 1e-6)
     where = -STYLE_INTERVAL_WEIGHT * np.log(where / where.max(-1, keepdims=True))
-    return -w * np.log1p(-p), -w * np.log(p), where
+    odd = np.outer(steps % 2 == 1, STYLE_SIXTEENTH_COST) * (np.arange(4) != voice)
+    return -w * np.log1p(-p), -w * np.log(p) + odd, where
 
 
 def _style_chords(style, full, on, mask, steps: np.ndarray) -> np.ndarray:
@@ -418,13 +426,25 @@ def _authentic(before: np.ndarray, at: np.ndarray, before_mask: np.ndarray) -> n
 def syllable_onsets(pitches: np.ndarray, melody: Voices, voice: int) -> np.ndarray:
     """Onsets of the generated voices: where their pitch changes, and where an inner voice's
     held note meets a new melody note on a beat (a new syllable: in a chorale all voices sing
-    it). A held bass stays held: Bach's bass repeats a pitch in 3% of its moves."""
+    it). A held bass stays held, unless it has sounded BASS_RESING_STEPS or more: in Bach's
+    chorales the bass repeats a pitch in 3% of its moves, and never holds a note of two beats
+    into a new syllable on a beat."""
     onsets = np.zeros(pitches.shape, bool)
     onsets[:, voice] = melody.onsets[:, 0]
-    beat = (np.arange(len(pitches)) % STEPS_PER_BEAT == 0) & melody.onsets[:, 0]
-    for v in range(3):
-        if v != voice:
-            onsets[:, v] = beat & (pitches[:, v] >= 0)
+    steps = np.arange(len(pitches))
+    beat = (steps % STEPS_PER_BEAT == 0) & melody.onsets[:, 0]
+    for v in range(4):
+        if v == voice:
+            continue
+        sounding = pitches[:, v] >= 0
+        changed = np.r_[True, pitches[1:, v] != pitches[:-1, v]] & sounding
+        if v < 3:
+            onsets[:, v] = changed | (beat & sounding)
+            continue
+        started = -BASS_RESING_STEPS  # the bass's current note began here
+        for t in range(len(pitches)):
+            if changed[t] or (beat[t] and sounding[t] and t - started >= BASS_RESING_STEPS):
+                onsets[t, v], started = True, t
     return onsets
 
 

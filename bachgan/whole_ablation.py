@@ -27,6 +27,8 @@ VARIANTS = {
     "no intervals table": {"STYLE_INTERVAL_WEIGHT": 0.0},
     "no sonorities table": {"STYLE_CHORD_WEIGHT": 0.0},
     "no register table": {"STYLE_REGISTER_WEIGHT": 0.0},
+    "bass free to move on 16ths": {"STYLE_SIXTEENTH_COST": (0.0, 0.0, 0.0, 0.0)},
+    "held bass never sung again": {"BASS_RESING_STEPS": 10**6},
     "4 candidates per voice (not 6)": {"CANDIDATES": 4},
 }
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from bachgan.card import ship
+import pytest
+
+from bachgan.card import ShipInputError, reevaluate, ship
 from bachgan.sampling import Harmonizer
 
 
@@ -127,3 +129,19 @@ def test_ship_takes_the_export_of_a_chosen_iteration(tiny_export, tmp_path):
     ship(tiny_export, dest, max_windows=2, log=lambda *a: None, iteration=5)
     assert Harmonizer(dest).card["iteration"] == 5
     assert "--iteration 5" in (dest / "MODEL_CARD.md").read_text()
+
+
+def test_reevaluate_remakes_the_figures_in_place_and_keeps_the_training(tiny_export, tmp_path):
+    """`ship --reevaluate`: a shipped model evaluated again with today's clean-up, for when
+    its run is gone; weights and what the card says of training stay, the card says when."""
+    dest = tmp_path / "shipped"
+    ship(tiny_export, dest, max_windows=2, log=lambda *a: None)
+    weights = (dest / "generator.weights.h5").read_bytes()
+    before = json.loads((dest / "evaluation.json").read_text())
+    reevaluate(dest, max_windows=2, log=lambda *a: None)
+    after = json.loads((dest / "evaluation.json").read_text())
+    assert (dest / "generator.weights.h5").read_bytes() == weights
+    assert after["training"] == before["training"] and "reevaluated" in after
+    assert "Evaluated again on" in (dest / "MODEL_CARD.md").read_text()
+    with pytest.raises(ShipInputError):
+        reevaluate(tmp_path / "nothing-here", log=lambda *a: None)

@@ -79,12 +79,27 @@ def test_silence_before_and_after_the_melody_is_kept():
     assert (out.pitches[4:12] >= 0).all()
 
 
-def test_inner_voices_sing_each_new_syllable_on_a_beat_and_the_bass_holds():
+def test_inner_voices_sing_each_new_syllable_on_a_beat_and_the_bass_holds_two_beats():
+    """The bass holds its C through the melody's E on beat 2, and sings it again under the
+    G on beat 3: Bach's bass does not hold a note of two beats into a new syllable."""
     melody = Voices.from_pitches(np.array([72] * 4 + [76] * 4 + [79] * 8))  # C E G over C
     out = cleanup.voice_lead(scores(16, {1: [67] * 16, 2: [64] * 16, 3: [48] * 16}), melody, 0, LOW)
     assert out.pitches[:, 3].tolist() == [48] * 16
     assert out.onsets[[0, 4, 8], 1].all() and out.onsets[[0, 4, 8], 2].all()
-    assert not out.onsets[12, 1] and out.onsets[:, 3].tolist() == [True] + [False] * 15
+    assert not out.onsets[12, 1]
+    assert np.flatnonzero(out.onsets[:, 3]).tolist() == [0, cleanup.BASS_RESING_STEPS]
+
+
+def test_the_bass_moves_on_16ths_only_at_a_price():
+    """A bass the generator would move on the second 16th of a beat (a dotted rhythm Bach's
+    basses do not have) waits for the beat when STYLE_SIXTEENTH_COST prices the 16th."""
+    melody = Voices.from_pitches(np.array([72] * 8 + [74] * 8))
+    roll = scores(16, {1: [67] * 16, 2: [64] * 16, 3: [48] * 3 + [43] * 13})
+    with whole_ablation.constants({"STYLE_SIXTEENTH_COST": (0, 0, 0, 0)}):
+        free = cleanup.voice_lead(roll, melody, 0, LOW)
+    priced = cleanup.voice_lead(roll, melody, 0, LOW)
+    assert 3 in np.flatnonzero(np.diff(free.pitches[:, 3]) != 0) + 1
+    assert not any(t % 2 for t in np.flatnonzero(np.diff(priced.pitches[:, 3]) != 0) + 1)
 
 
 def test_hand_set_costs_move_the_bass_where_the_melody_moves():

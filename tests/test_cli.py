@@ -196,6 +196,11 @@ def test_ship_with_a_missing_run_or_compare_says_so_in_one_line(tmp_path, tiny_e
         assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
         assert len(out.stderr.splitlines()) == 1 and "cannot load the model" in out.stderr
     assert not (tmp_path / "dest").exists()
+    for args in ((), ("--run-dir", tiny_export, "--reevaluate")):  # one of the two, not both
+        out = bachgan("ship", *args, "--dest", tmp_path / "dest")
+        assert out.returncode == 2 and "--reevaluate" in out.stderr, out.stderr
+    out = bachgan("ship", "--reevaluate", "--dest", tmp_path / "nothing")
+    assert out.returncode == 2 and "not a shipped model" in out.stderr, out.stderr
 
 
 def test_unusable_paths_get_one_line_and_status_2(tmp_path):
