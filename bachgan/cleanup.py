@@ -36,7 +36,7 @@ from bachgan.voices import SATB_RANGES, SILENT, STEPS_PER_BEAT, VOICE_NAMES, Voi
 CANDIDATES = 6  # the generator's best pitches per voice and step that the clean-up weighs
 NOTE_COST = 0.35
 LEAP_COST = 0.6
-PARALLEL_COST = 3.0
+PARALLEL_COST = 5.0
 CHORD_COST = 2.0
 KEY_COST = 2.0
 RANGE_COST = 0.3
