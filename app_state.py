@@ -49,7 +49,7 @@ _PAGES = [
     ),
     (
         "pages/3_Explore_latent.py",
-        "Explore latent",
+        "Explore variations",
         "🧭",
         "Explore variations",
         "Walk between harmonizations of one melody and keep your favourites.",
@@ -298,11 +298,21 @@ def reference_problem() -> str | None:
 
 def metrics_view(m: dict, voice: int = 0, column: str = "this result", start: bool = True):
     """The headline metrics beside Bach's; while his are computed, re-check every 3 s."""
+    from bachgan.describe import METRIC_WORDS
+    from bachgan.metrics import HEADLINE
     from bachgan.plots import metrics_table
+
+    plain = {label: METRIC_WORDS.get(key, label) for key, label in HEADLINE}
 
     def draw() -> dict | None:
         ref = bach_reference(voice, start=start)
-        st.table(metrics_table(m, ref, column))  # a static table wraps to fit a phone
+        rows = [r | {"metric": plain[r["metric"]]} for r in metrics_table(m, ref, column)]
+        st.table(rows)  # a static table wraps to fit a phone
+        st.caption(
+            "The rows as the evaluation names them: "
+            + "; ".join(f"*{plain[label]}*: {label}" for _, label in HEADLINE)
+            + "."
+        )
         if ref is None and _reference_job(start=False) is None:
             st.caption("Bach's figures appear once the Harmonize page has loaded his chorales.")
         elif ref is None:

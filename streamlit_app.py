@@ -50,12 +50,13 @@ def home():
         st.error(f"The shipped model could not be loaded: {e}")
         return
     st.markdown(f"**Loaded:** the shipped model ({app.model_label(h)}).")
-    quality, source = app.model_quality(app.SHIPPED)
-    app.metrics_view(quality, 0, column="this model", start=False)
-    st.caption(
-        f"The model's figures are {source}. Bach's are his held-out chorales, measured the "
-        "same way (the three voices under the soprano, in 2-bar windows)."
-    )
+    with st.expander("📊 Statistics for the curious: how Bach-like is the model, in numbers?"):
+        quality, source = app.model_quality(app.SHIPPED)
+        app.metrics_view(quality, 0, column="this model", start=False)
+        st.caption(
+            f"The model's figures are {source}. Bach's are his held-out chorales, measured "
+            "the same way (the three voices under the soprano, in 2-bar windows)."
+        )
 
     with picture:
         from bachgan.melody import builtin_tune
@@ -79,12 +80,15 @@ def home():
 
     with st.expander("How does it work?"):
         st.markdown(
-            "BachGAN is a *conditional Wasserstein GAN*: a generator network learned from "
-            "Bach's chorales to write three voices around a given one, while a critic network "
-            "learned to tell its output from Bach's. A random *seed* picks one of many "
-            "possible harmonizations; a small clean-up step then turns the network's "
-            "raw scores into one clear line per voice. See **Explore latent** to walk "
-            "between harmonizations, and **Train** to train your own model."
+            "Two networks learned from Bach's chorales together: a *generator* that writes "
+            "three voices around a given one, and a *critic* that listens to Bach's chorales "
+            "and to the generator's attempts and learns to tell them apart, while the "
+            "generator learns to fool it. A variation number picks one of many possible "
+            "harmonizations; a small clean-up step then turns the network's raw output into "
+            "one clear line per voice. See **Explore variations** to move between "
+            "harmonizations, and **Train** to train your own model.\n\n"
+            "In technical terms: a conditional Wasserstein GAN with gradient penalty "
+            "(WGAN-GP); the variation number is the seed of its random latent vector."
         )
 
 

@@ -103,7 +103,7 @@ def test_a_first_visit_straight_to_a_page_shows_the_menu(server, page):
     page.goto(urljoin(server, "Harmonize"))
     page.get_by_role("heading", name="Harmonize a melody").wait_for()
     menu = page.get_by_test_id("stSidebar")
-    for title in ("Home", "Harmonize", "Train", "Explore latent"):
+    for title in ("Home", "Harmonize", "Train", "Explore variations"):
         menu.get_by_text(title, exact=True).wait_for()
     assert "streamlit app" not in menu.inner_text().lower()
     menu.get_by_text("Home", exact=True).click()
@@ -177,7 +177,7 @@ def test_the_tune_box_keeps_the_tune_chosen_after_a_visit_to_the_upload(server, 
         page.get_by_role("combobox", name="Tune").click()
         page.get_by_role("option", name="Frère Jacques").click()
         page.get_by_role("button", name="Harmonize", exact=True).click()
-        page.get_by_text("Frère Jacques: four voices (seed 0)").wait_for()
+        page.get_by_text("Frère Jacques: four voices (variation 0)").wait_for()
 
         page.get_by_text("Upload a MIDI file", exact=True).click()
         midi = to_midi_bytes(builtin_tune("Old Hundredth"), tempo=96)
@@ -187,13 +187,13 @@ def test_the_tune_box_keeps_the_tune_chosen_after_a_visit_to_the_upload(server, 
         page.get_by_text("hymn.mid: four voices").wait_for()  # harmonized at once
 
         page.get_by_text("Built-in tune", exact=True).click()
-        page.get_by_text("Frère Jacques: four voices (seed 0)").wait_for()
+        page.get_by_text("Frère Jacques: four voices (variation 0)").wait_for()
         box = page.get_by_role("combobox", name="Tune")
         assert box.input_value() == "Frère Jacques"
 
         # The next click harmonizes the tune the box shows (a new seed, so a new heading).
-        page.get_by_role("button", name="🎲 New variation", exact=True).click()
-        heading = page.get_by_text(re.compile(r": four voices \(seed [1-9]"))
+        page.get_by_role("button", name="🎲 Another variation", exact=True).click()
+        heading = page.get_by_text(re.compile(r": four voices \(variation [1-9]"))
         heading.wait_for()
         assert heading.inner_text().startswith("Frère Jacques"), heading.inner_text()
         assert box.input_value() == "Frère Jacques"
