@@ -63,19 +63,19 @@ NAV_PAGES: list = []  # the st.Page objects, once streamlit_app.py has run in th
 
 
 def menu() -> None:
-    """The sidebar menu every page draws (Streamlit's own is off in .streamlit/config.toml).
+    """Page links in the sidebar, until Streamlit's own menu is there.
 
-    Until streamlit_app.py has run once, a server is in Streamlit's older pages/ folder
-    mode, where the first visit to a deep link (/Harmonize) would show the folder's menu,
-    with the home page called "streamlit app". Files serve as links in that mode; under
-    st.navigation only its st.Page objects do."""
+    Once streamlit_app.py has run in this process, st.navigation draws the menu (at the
+    top; in the sidebar on a phone, closing it when a page is tapped) and this draws
+    nothing. Until then a server is in Streamlit's older pages/ folder mode, whose own menu
+    is off (.streamlit/config.toml) as it would call the home page "streamlit app" on a
+    first visit straight to a deep link (/Harmonize): this draws the links instead."""
     from streamlit.errors import StreamlitAPIException
 
     if NAV_PAGES:
-        links = [(p, p.title, p.icon) for p in NAV_PAGES]
-    else:
-        links = [("streamlit_app.py", "Home", "🏠")]
-        links += [(f, title, icon) for f, title, icon, *_ in PAGES]
+        return
+    links = [("streamlit_app.py", "Home", "🏠")]
+    links += [(f, title, icon) for f, title, icon, *_ in PAGES]
     with st.sidebar:
         for page, title, icon in links:
             try:

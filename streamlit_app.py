@@ -5,10 +5,12 @@ makes this file the home page. Nothing slow happens here before the first paint:
 model loads after the text and buttons are drawn, and Bach's chorales are never parsed
 from this page.
 
-The menu is drawn by every page (`app_state.menu`), not by Streamlit: with a pages/
-folder present, a server starts in Streamlit's older folder mode and switches to
-st.navigation the first time this file runs, and the folder mode's own menu would call
-this page "streamlit app" on a first visit straight to /Harmonize.
+The menu is Streamlit's own, at the top (position="top"): on a phone Streamlit shows it
+in the sidebar instead and closes the sidebar when a page is tapped (a menu of page links
+drawn by the app stayed open over the new page, issue 17 item 2). With a pages/ folder
+present, though, a server starts in Streamlit's older folder mode and switches to
+st.navigation the first time this file runs; until then every page draws its own links
+(`app_state.menu`), as the folder mode's menu would call this page "streamlit app".
 """
 
 from __future__ import annotations
@@ -96,4 +98,4 @@ st.set_page_config(page_title="BachGAN", page_icon="🎼", layout="wide")
 pages = [st.Page(home, title="Home", icon="🏠", default=True)]
 pages += [st.Page(p[0], title=p[1], icon=p[2]) for p in app.PAGES]
 app.NAV_PAGES[:] = pages  # from now on the pages link to these (see app.menu)
-st.navigation(pages, position="hidden").run()
+st.navigation(pages, position="top").run()

@@ -290,8 +290,11 @@ def pick_iteration(name: str, its: list[int]) -> int:
     key = f"train_sample_it_{name}"
     if st.session_state.get(key) not in its:  # the first visit, or a sample that went
         st.session_state[key] = its[-1]
+    # Always a container here, empty or not: an element that came and went would move the
+    # player to another place in the page, and the browser would draw a new one (silent).
+    notice = st.container()
     if st.session_state[key] != its[-1]:
-        st.button(
+        notice.button(
             f"🆕 A newer sample is ready (iteration {its[-1]}): show it",
             key=f"train_sample_newest_{name}",
             on_click=lambda: st.session_state.update({key: its[-1]}),
