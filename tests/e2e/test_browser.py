@@ -9,13 +9,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import re
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import wave
 from pathlib import Path
 from urllib.parse import urljoin
@@ -24,6 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
+import app_server  # noqa: E402  scripts/app_server.py: the app as scripts/screenshots.py runs it
 import chromium  # noqa: E402  scripts/chromium.py: the same browser as scripts/bench_app.py
 
 pytestmark = [
@@ -32,46 +30,14 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def serve(log_dir: Path, **env: str):
-    """`streamlit run` on a free port with extra environment variables; yields the base URL
-    and stops the server afterwards (scripts/screenshots.py starts the app the same way)."""
-    port = _free_port()
-    log = (log_dir / "streamlit.log").open("w+")
-    cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py"]
-    cmd += ["--server.headless", "true", "--server.port", str(port)]
-    cmd += ["--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **env)
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
+    """The app on a free port (scripts/app_server.py); a test fails if it does not start."""
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"streamlit did not come up:\n{log.read()[-3000:]}")
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        with app_server.serve(log_dir / "streamlit.log", **env) as url:
+            yield url
+    except RuntimeError as err:
+        pytest.fail(str(err))
 
 
 @pytest.fixture(scope="module")
