@@ -11,6 +11,8 @@ import math
 from datetime import datetime
 
 from bachgan import runs
+from bachgan.describe import METRIC_WORDS
+from bachgan.metrics import HEADLINE
 from bachgan.train import STATUS_TIME
 
 # One entry per preset in bachgan.presets.PRESETS, as runs.MAX_ITERATIONS (a test checks).
@@ -150,6 +152,8 @@ CURVE_TITLES = {
     "Wasserstein estimate": "Gap: Bach vs generator (Wasserstein)",
     "Gradient penalty": "Critic's smoothness (gradient penalty)",
 }
+# The musical panels (bachgan.metrics.HEADLINE's names) in plain words, as on Harmonize.
+MUSIC_TITLES = {label: METRIC_WORDS.get(key, label).capitalize() for key, label in HEADLINE}
 WHAT_HAPPENS = (
     "At every iteration the **critic** listens to excerpts of Bach's chorales and to the "
     "**generator**'s harmonizations of the same melodies, and learns to tell them apart; "
@@ -197,7 +201,6 @@ def music_progress(rows: list[dict]) -> str | None:
     """How many musical checks meet their Bach-like target now, against the first time they
     were measured; which are still off. None before the first measurement."""
     from bachgan.curves import MUSIC_KEYS
-    from bachgan.describe import METRIC_WORDS
     from bachgan.metrics import TARGETS
 
     measured = [r for r in rows if any(f"music/{k}" in r for k in MUSIC_KEYS)]

@@ -259,11 +259,18 @@ def curves_block(rows: list[dict], every: int, key: str = "train") -> None:
         )
     with music:
         ref = app.bach_reference(0, start=False) or {}  # never parses the corpus here
-        st.plotly_chart(curves.music_figure(rows, ref), key=f"{key}_music")
+        fig = curves.music_figure(rows, ref)
+        fig.for_each_annotation(
+            lambda a: a.update(text=train_view.MUSIC_TITLES.get(a.text, a.text))
+        )
+        st.plotly_chart(fig, key=f"{key}_music")
         st.caption(
             f"Measured on the same held-out melodies every {every} iterations, on the alto, "
             "tenor and bass after clean-up. Dashed: Bach's own chorales; green: the target."
             + ("" if ref else " Bach's lines appear once his chorales have been parsed.")
+            + " The panels as the evaluation names them: "
+            + "; ".join(f"*{plain}*: {label}" for label, plain in train_view.MUSIC_TITLES.items())
+            + "."
         )
 
 

@@ -175,6 +175,8 @@ def test_training_is_told_in_words_with_the_raw_log_behind_an_expander(env):
     assert "musical checks are within Bach-like targets" in words
     titles = [a["text"] for a in chart(at, "train_losses")["layout"]["annotations"]]
     assert "Gap: Bach vs generator (Wasserstein)" in titles and "Critic loss" not in titles
+    music = [a["text"] for a in chart(at, "train_music")["layout"]["annotations"]]
+    assert "Notes in the key" in music and not any("Krumhansl" in t for t in music)
     log = next(e for e in at.expander if "raw log" in e.label)
     assert "Epoch 10/10" in texts(log.code)
 
