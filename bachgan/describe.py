@@ -39,6 +39,12 @@ METRIC_WORDS = {
 }
 
 
+def pitch_name(pitch: int) -> str:
+    """A note as musicians write it: 'F♯4', 'B♭3' (`note_name` writes F#4, Bb3)."""
+    name = note_name(pitch)
+    return name[0] + name[1:].replace("#", "♯").replace("b", "♭")
+
+
 def place(step: int, bar_steps: int = STEPS_PER_BAR) -> str:
     """Where a step falls: 'bar 3' on a downbeat, else 'bar 3, beat 2'."""
     bar, beat = divmod(step, bar_steps)
@@ -92,7 +98,7 @@ def range_sentence(voices: Voices, given: int) -> str:
             parts.append(f"{name} silent")
             continue
         lo, hi = int(sounding.min()), int(sounding.max())
-        span = note_name(lo) if lo == hi else f"{note_name(lo)} to {note_name(hi)}"
+        span = pitch_name(lo) if lo == hi else f"{pitch_name(lo)} to {pitch_name(hi)}"
         parts.append(f"{name} {span}" + (" (your melody)" if i == given else ""))
     return "Ranges: " + "; ".join(parts) + "."
 

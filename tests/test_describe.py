@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bachgan.describe import change_sentence, describe, place, range_sentence
+from bachgan.describe import change_sentence, describe, pitch_name, place, range_sentence
 from bachgan.voices import Voices
 
 BEAT = 4  # sixteenths
@@ -64,6 +64,10 @@ def test_two_phrases_are_told_apart_by_bar_and_beat():
 def test_without_phrase_ends_it_says_so():
     v = chords("I IV V I")
     assert "no phrase ends" in describe(v, 0, (0, "major"), None)[1]
+
+
+def test_notes_are_named_with_sharps_and_flats():
+    assert [pitch_name(p) for p in (60, 66, 58, 71)] == ["C4", "F♯4", "B♭3", "B4"]
 
 
 def test_places_count_bars_and_beats_from_one():
