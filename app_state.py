@@ -49,7 +49,7 @@ _PAGES = [
     ),
     (
         "pages/3_Explore_latent.py",
-        "Explore latent",
+        "Explore variations",
         "🧭",
         "Explore variations",
         "Walk between harmonizations of one melody and keep your favourites.",
@@ -63,19 +63,19 @@ NAV_PAGES: list = []  # the st.Page objects, once streamlit_app.py has run in th
 
 
 def menu() -> None:
-    """The sidebar menu every page draws (Streamlit's own is off in .streamlit/config.toml).
+    """Page links in the sidebar, until Streamlit's own menu is there.
 
-    Until streamlit_app.py has run once, a server is in Streamlit's older pages/ folder
-    mode, where the first visit to a deep link (/Harmonize) would show the folder's menu,
-    with the home page called "streamlit app". Files serve as links in that mode; under
-    st.navigation only its st.Page objects do."""
+    Once streamlit_app.py has run in this process, st.navigation draws the menu (at the
+    top; in the sidebar on a phone, closing it when a page is tapped) and this draws
+    nothing. Until then a server is in Streamlit's older pages/ folder mode, whose own menu
+    is off (.streamlit/config.toml) as it would call the home page "streamlit app" on a
+    first visit straight to a deep link (/Harmonize): this draws the links instead."""
     from streamlit.errors import StreamlitAPIException
 
     if NAV_PAGES:
-        links = [(p, p.title, p.icon) for p in NAV_PAGES]
-    else:
-        links = [("streamlit_app.py", "Home", "🏠")]
-        links += [(f, title, icon) for f, title, icon, *_ in PAGES]
+        return
+    links = [("streamlit_app.py", "Home", "🏠")]
+    links += [(f, title, icon) for f, title, icon, *_ in PAGES]
     with st.sidebar:
         for page, title, icon in links:
             try:
@@ -298,11 +298,21 @@ def reference_problem() -> str | None:
 
 def metrics_view(m: dict, voice: int = 0, column: str = "this result", start: bool = True):
     """The headline metrics beside Bach's; while his are computed, re-check every 3 s."""
+    from bachgan.describe import METRIC_WORDS
+    from bachgan.metrics import HEADLINE
     from bachgan.plots import metrics_table
+
+    plain = {label: METRIC_WORDS.get(key, label) for key, label in HEADLINE}
 
     def draw() -> dict | None:
         ref = bach_reference(voice, start=start)
-        st.table(metrics_table(m, ref, column))  # a static table wraps to fit a phone
+        rows = [r | {"metric": plain[r["metric"]]} for r in metrics_table(m, ref, column)]
+        st.table(rows)  # a static table wraps to fit a phone
+        st.caption(
+            "The rows as the evaluation names them: "
+            + "; ".join(f"*{plain[label]}*: {label}" for _, label in HEADLINE)
+            + "."
+        )
         if ref is None and _reference_job(start=False) is None:
             st.caption("Bach's figures appear once the Harmonize page has loaded his chorales.")
         elif ref is None:

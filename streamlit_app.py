@@ -5,10 +5,12 @@ makes this file the home page. Nothing slow happens here before the first paint:
 model loads after the text and buttons are drawn, and Bach's chorales are never parsed
 from this page.
 
-The menu is drawn by every page (`app_state.menu`), not by Streamlit: with a pages/
-folder present, a server starts in Streamlit's older folder mode and switches to
-st.navigation the first time this file runs, and the folder mode's own menu would call
-this page "streamlit app" on a first visit straight to /Harmonize.
+The menu is Streamlit's own, at the top (position="top"): on a phone Streamlit shows it
+in the sidebar instead and closes the sidebar when a page is tapped (a menu of page links
+drawn by the app stayed open over the new page, issue 17 item 2). With a pages/ folder
+present, though, a server starts in Streamlit's older folder mode and switches to
+st.navigation the first time this file runs; until then every page draws its own links
+(`app_state.menu`), as the folder mode's menu would call this page "streamlit app".
 """
 
 from __future__ import annotations
@@ -50,12 +52,13 @@ def home():
         st.error(f"The shipped model could not be loaded: {e}")
         return
     st.markdown(f"**Loaded:** the shipped model ({app.model_label(h)}).")
-    quality, source = app.model_quality(app.SHIPPED)
-    app.metrics_view(quality, 0, column="this model", start=False)
-    st.caption(
-        f"The model's figures are {source}. Bach's are his held-out chorales, measured the "
-        "same way (the three voices under the soprano, in 2-bar windows)."
-    )
+    with st.expander("📊 Statistics for the curious: how Bach-like is the model, in numbers?"):
+        quality, source = app.model_quality(app.SHIPPED)
+        app.metrics_view(quality, 0, column="this model", start=False)
+        st.caption(
+            f"The model's figures are {source}. Bach's are his held-out chorales, measured "
+            "the same way (the three voices under the soprano, in 2-bar windows)."
+        )
 
     with picture:
         from bachgan.melody import builtin_tune
@@ -79,12 +82,15 @@ def home():
 
     with st.expander("How does it work?"):
         st.markdown(
-            "BachGAN is a *conditional Wasserstein GAN*: a generator network learned from "
-            "Bach's chorales to write three voices around a given one, while a critic network "
-            "learned to tell its output from Bach's. A random *seed* picks one of many "
-            "possible harmonizations; a small clean-up step then turns the network's "
-            "raw scores into one clear line per voice. See **Explore latent** to walk "
-            "between harmonizations, and **Train** to train your own model."
+            "Two networks learned from Bach's chorales together: a *generator* that writes "
+            "three voices around a given one, and a *critic* that listens to Bach's chorales "
+            "and to the generator's attempts and learns to tell them apart, while the "
+            "generator learns to fool it. A variation number picks one of many possible "
+            "harmonizations; a small clean-up step then turns the network's raw output into "
+            "one clear line per voice. See **Explore variations** to move between "
+            "harmonizations, and **Train** to train your own model.\n\n"
+            "In technical terms: a conditional Wasserstein GAN with gradient penalty "
+            "(WGAN-GP); the variation number is the seed of its random latent vector."
         )
 
 
@@ -92,4 +98,4 @@ st.set_page_config(page_title="BachGAN", page_icon="🎼", layout="wide")
 pages = [st.Page(home, title="Home", icon="🏠", default=True)]
 pages += [st.Page(p[0], title=p[1], icon=p[2]) for p in app.PAGES]
 app.NAV_PAGES[:] = pages  # from now on the pages link to these (see app.menu)
-st.navigation(pages, position="hidden").run()
+st.navigation(pages, position="top").run()

@@ -11,6 +11,8 @@ import math
 from datetime import datetime
 
 from bachgan import runs
+from bachgan.describe import METRIC_WORDS
+from bachgan.metrics import HEADLINE
 from bachgan.train import STATUS_TIME
 
 # One entry per preset in bachgan.presets.PRESETS, as runs.MAX_ITERATIONS (a test checks).
@@ -49,7 +51,7 @@ def preset_help(preset: str) -> str:
         return PRESET_HELP[preset]
     return (
         f"{PRESET_HELP[preset]} On {_machine(result)} a training step took "
-        f"{seconds:.2g} s (benchmarks/{preset}.json); samples and checkpoints add to that."
+        f"{seconds:.2g} s; saving samples and checkpoints adds to that."
     )
 
 
@@ -71,7 +73,7 @@ def bfloat16_help() -> str:
             gains.append(f"{plain / bf16:.1f}x as fast at {preset}")
             machine = machine or _machine(result)
     if gains:
-        text += f" Measured on {machine}: {', '.join(gains)} (benchmarks/)."
+        text += f" Measured on {machine}: {', '.join(gains)}."
     return text
 
 
@@ -138,3 +140,105 @@ def run_row(info: runs.RunInfo) -> dict:
         "time left": format_seconds(info.eta_seconds) if info.running else "",
         "model saved": info.has_export,
     }
+
+
+# ---------------------------------------------------------------- training in words
+
+# The loss chart's panels (bachgan.curves.LOSSES) as a learner reads them; the technical
+# name stays in brackets and in the hover labels.
+CURVE_TITLES = {
+    "Critic loss": "Critic's own score (critic loss)",
+    "Generator loss": "Generator's score (generator loss)",
+    "Wasserstein estimate": "Gap: Bach vs generator (Wasserstein)",
+    "Gradient penalty": "Critic's smoothness (gradient penalty)",
+}
+# The musical panels (bachgan.metrics.HEADLINE's names) in plain words, as on Harmonize.
+MUSIC_TITLES = {label: METRIC_WORDS.get(key, label).capitalize() for key, label in HEADLINE}
+WHAT_HAPPENS = (
+    "At every iteration the **critic** listens to excerpts of Bach's chorales and to the "
+    "**generator**'s harmonizations of the same melodies, and learns to tell them apart; "
+    "then the generator adjusts itself so that the critic takes its harmonizations for "
+    "Bach's. As the generator gets better, the critic finds it harder to tell them apart."
+)
+STEADY = 0.05  # a gap that moved less than this share is "holding steady"
+
+
+def gap_trend(rows: list[dict], min_points: int = 20) -> str:
+    """Whether the critic's gap between Bach and the generator (the Wasserstein estimate) has
+    shrunk, grown or held over the recent iterations: the mean of the last fifth of the
+    curve against the fifth before it (a single iteration is too noisy to say)."""
+    from bachgan.curves import series
+
+    x, y = series(rows, "wasserstein")
+    if len(y) < min_points:
+        return (
+            "Too early to say whether it is getting better: the curves need a few dozen iterations."
+        )
+    k = max(len(y) // 5, min_points // 2)
+    before, recent = float(y[-2 * k : -k].mean()), float(y[-k:].mean())
+    span = f"{int(x[-1] - x[-2 * k]):,}"
+    change = (recent - before) / max(abs(before), 1e-9)
+    if abs(change) < STEADY:
+        return (
+            f"Over the last {span} iterations the critic's gap between Bach and the generator "
+            f"has held steady (around {recent:.2g}): the two are evenly matched for now."
+        )
+    if change < 0:
+        return (
+            f"Over the last {span} iterations the critic's gap between Bach and the generator "
+            f"has shrunk by {-change:.0%} (from {before:.2g} to {recent:.2g}): the generator "
+            "is getting closer to Bach."
+        )
+    return (
+        f"Over the last {span} iterations the critic's gap between Bach and the generator "
+        f"has grown by {change:.0%} (from {before:.2g} to {recent:.2g}): the critic is "
+        "learning faster than the generator for now, which is usual early on; it should "
+        "level off or shrink later."
+    )
+
+
+def music_progress(rows: list[dict]) -> str | None:
+    """How many musical checks meet their Bach-like target now, against the first time they
+    were measured; which are still off. None before the first measurement."""
+    from bachgan.curves import MUSIC_KEYS
+    from bachgan.metrics import TARGETS
+
+    measured = [r for r in rows if any(f"music/{k}" in r for k in MUSIC_KEYS)]
+    if not measured:
+        return None
+
+    def checks(row: dict) -> tuple[int, int, list[str]]:
+        met, n, off = 0, 0, []
+        for k in MUSIC_KEYS:
+            x = row.get(f"music/{k}")
+            if isinstance(x, (int, float)) and math.isfinite(x) and k in TARGETS:
+                n += 1
+                lo, hi = TARGETS[k]
+                if lo <= x <= hi:
+                    met += 1
+                else:
+                    off.append(METRIC_WORDS.get(k, k))
+        return met, n, off
+
+    first, last = measured[0], measured[-1]
+    met, n, off = checks(last)
+    text = (
+        f"At iteration {last['iteration']:,}, {met} of {n} musical checks are within "
+        "Bach-like targets"
+    )
+    if last is not first:
+        text += f" ({checks(first)[0]} at iteration {first['iteration']:,})"
+    text += f"; still off: {', '.join(off)}." if off else "."
+    return text
+
+
+def learning_words(rows: list[dict]) -> list[str]:
+    """What training is doing and whether it is getting better, for a learner."""
+    out = [WHAT_HAPPENS]
+    if not rows:
+        return out + ["No iterations yet: the first figures come after the first one."]
+    out.append(gap_trend(rows))
+    music = music_progress(rows)
+    if music:
+        out.append(music)
+    return out

@@ -12,6 +12,7 @@ import upload_view
 from bachgan.context import estimate as estimate_context
 from bachgan.context import key_text, with_key
 from bachgan.data import chorale_title
+from bachgan.describe import describe
 from bachgan.melody import (
     BUILTIN_TUNES,
     LIMITS,
@@ -226,12 +227,21 @@ def harmonize(
     kept = st.session_state.get("h_result")
     if kept and kept["key"] == key:
         return kept["result"]
+    # The variation shown before, when it harmonized the same melody the same way: the
+    # description says what changed from it.
+    same_tune = kept and kept["key"][:3] == key[:3] and kept["key"][5:7] == key[5:7]
+    previous = kept["result"].voices if same_tune else None
     with st.spinner("Harmonizing…"):
         if bars["zs"]:  # the seed's latents with some bars re-rolled (already scaled)
             result = h.harmonize(melody, voice, z=bars["zs"][-1], seed=seed, context=context)
         else:
             result = h.harmonize(melody, voice, seed=seed, truncation=truncation, context=context)
-    st.session_state.h_result = {"key": key, "result": result, "preset": h.preset}
+    st.session_state.h_result = {
+        "key": key,
+        "result": result,
+        "preset": h.preset,
+        "previous": previous,
+    }
     return result
 
 
@@ -294,11 +304,25 @@ def reroll_controls(result, truncation: float):
 
 def cleanup_caption(c: dict) -> str:
     return (
-        f"Tidied up: the model's raw notes became one clear line per voice, with "
+        f"Clean-up: the network's raw output became one clear line per voice, with "
         f"{c['changed_share']:.0%} of its notes changed. (Raw, a voice held several pitches at "
         f"once on {c['raw_multi_pitch_share']:.0%} of the steps and was silent on "
         f"{c['raw_silent_share']:.0%}.)"
     )
+
+
+def musicians_view(result, previous) -> None:
+    """The result in musical words: key, cadences, ranges, what changed (bachgan.describe)."""
+    ctx = result.context
+    sentences = describe(
+        result.voices,
+        result.voice,
+        ctx.key if ctx is not None else None,
+        ctx.phrase_ends if ctx is not None else None,
+        previous,
+        bar_steps=ctx.bar_steps if ctx is not None else STEPS_PER_BAR,
+    )
+    st.markdown("\n".join(f"- {s}" for s in sentences))
 
 
 def result_metrics(voices, voice: int) -> dict:
@@ -339,12 +363,11 @@ def show_result(
     v = result.voices
     changed = len(st.session_state.h_rerolls["history"])
     more = f", {changed} bar change{'s' * (changed != 1)}" if changed else ""
-    st.subheader(f"{label}: four voices (seed {seed}{more})")
+    st.subheader(f"{label}: four voices (variation {seed}{more})")
     key = f" In {key_text(*result.context.key)}." if result.context is not None else ""
     st.caption(f"By {model}.{key}")
     if report.changes:
         st.info(f"**How BachGAN read your melody:** {report}.")
-    st.caption(cleanup_caption(result.cleanup))
     # The sound settings are drawn under the player; their values are already in the state.
     tempo = st.session_state.h_tempo
     programs = [PROGRAMS[st.session_state[f"h_inst_{i}"]] for i in range(4)]
@@ -394,6 +417,8 @@ def show_result(
             "downloads keep the sound named above."
         )
 
+    musicians_view(result, st.session_state.h_result.get("previous"))
+
     roll_tab, score_tab = st.tabs(["🎹 Pianoroll", "🎼 Score"], key="h_view", on_change="rerun")
     if roll_tab.open:  # only the tab in view is drawn
         with roll_tab:
@@ -442,12 +467,13 @@ def show_result(
         width="stretch",
     )
 
-    st.markdown("##### How Bach-like is it?")
-    app.metrics_view(result_metrics(v, voice), voice)
-    st.caption(
-        "Measured on the three generated voices in 2-bar windows, as Bach's held-out "
-        "chorales are. One short piece varies a lot; compare several seeds."
-    )
+    with st.expander("📊 Statistics for the curious: how Bach-like is it, in numbers?"):
+        app.metrics_view(result_metrics(v, voice), voice)
+        st.caption(
+            "Measured on the three generated voices in 2-bar windows, as Bach's held-out "
+            "chorales are. One short piece varies a lot; compare several variations."
+        )
+        st.caption(cleanup_caption(result.cleanup))
 
     if original is not None:
         with st.expander("Bach's own harmonization of this chorale"):
@@ -475,28 +501,29 @@ with right:
     # The seed and its button one above the other: side by side, a 1280 px window cut the
     # button's label to "New variati…".
     seed = st.number_input(
-        "Seed",
+        "Variation number",
         min_value=0,
         max_value=MAX_SEED,
         step=1,
         key="h_seed",
-        help="The same seed and settings always give the same harmony; another seed gives "
-        "another harmonization of the same melody.",
+        help="Each number is another harmonization of the same melody, and the same number "
+        "always gives the same one. (Technically: the seed of the random latent vector the "
+        "generator starts from.)",
     )
     st.button(
-        "🎲 New variation",
+        "🎲 Another variation",
         on_click=new_variation,
-        help="Pick a random seed and harmonize again.",
+        help="Harmonize again with a random variation number (a new random seed).",
         width="stretch",
     )
     truncation = st.slider(
-        "Adventure (truncation)",
+        "How adventurous",
         0.2,
         1.5,
         step=0.05,
         key="h_trunc",
-        help="Scales the random input. Lower is safer and more typical; 1.0 is what the "
-        "model was trained with; higher is more adventurous and less tidy.",
+        help="Lower is safer and more typical; 1 is what the model learned with; higher is "
+        "bolder and less tidy. (Technically: the truncation, a scale on the latent vector.)",
     )
     st.button(
         "Harmonize",

@@ -225,13 +225,15 @@ def problems_block(info: runs.RunInfo) -> None:
             )
         st.code(runs.log_tail(info.name, 40) or "(the log is empty)", language=None)
     else:
-        with st.expander("Log (last lines the training process printed)"):
+        with st.expander("The training program's own messages (raw log)"):
             st.code(runs.log_tail(info.name, 40) or "(no log yet)", language=None)
 
 
 def curves_block(rows: list[dict], every: int, key: str = "train") -> None:
-    """The losses and the musical metrics of one run's rows (metrics every `every` its.)."""
-    losses, music = st.tabs(["Losses", "Music vs Bach"])
+    """In words, then the losses and the musical metrics of one run's rows (metrics every
+    `every` iterations)."""
+    st.markdown("\n".join(f"- {s}" for s in train_view.learning_words(rows)))
+    losses, music = st.tabs(["Critic and generator", "Music vs Bach"])
     with losses:
         smoothing = st.slider(
             "Smoothing",
@@ -242,19 +244,33 @@ def curves_block(rows: list[dict], every: int, key: str = "train") -> None:
             key=f"{key}_smoothing",
             help="Averages out the iteration-to-iteration noise; the raw curve stays faint.",
         )
-        st.plotly_chart(curves.loss_figure(rows, smoothing), key=f"{key}_losses")
+        fig = curves.loss_figure(rows, smoothing)
+        fig.for_each_annotation(
+            lambda a: a.update(text=train_view.CURVE_TITLES.get(a.text, a.text))
+        )
+        st.plotly_chart(fig, key=f"{key}_losses")
         st.caption(
-            "The Wasserstein estimate is how far apart the critic finds real and generated "
-            "chorales; it should fall and level off. The gradient penalty keeps the critic "
-            "smooth and should stay small."
+            "**Gap: Bach vs generator** is how far apart the critic finds Bach's chorales and "
+            "the generator's (technically, the Wasserstein estimate: its mean score for Bach "
+            "minus its mean score for the generator); it should fall and level off. The "
+            "critic's own score (its loss) is minus that gap plus the **smoothness** penalty "
+            "(the gradient penalty), which should stay small. The generator's score (its "
+            "loss) is minus the critic's score for its harmonizations: only its trend matters."
         )
     with music:
         ref = app.bach_reference(0, start=False) or {}  # never parses the corpus here
-        st.plotly_chart(curves.music_figure(rows, ref), key=f"{key}_music")
+        fig = curves.music_figure(rows, ref)
+        fig.for_each_annotation(
+            lambda a: a.update(text=train_view.MUSIC_TITLES.get(a.text, a.text))
+        )
+        st.plotly_chart(fig, key=f"{key}_music")
         st.caption(
             f"Measured on the same held-out melodies every {every} iterations, on the alto, "
             "tenor and bass after clean-up. Dashed: Bach's own chorales; green: the target."
             + ("" if ref else " Bach's lines appear once his chorales have been parsed.")
+            + " The panels as the evaluation names them: "
+            + "; ".join(f"*{plain}*: {label}" for label, plain in train_view.MUSIC_TITLES.items())
+            + "."
         )
 
 
@@ -272,15 +288,25 @@ def live_panel(name: str, enabled: bool, busy: str | None) -> None:
 
 
 def pick_iteration(name: str, its: list[int]) -> int:
-    """The sample slider; it follows the newest sample unless an older one was picked.
+    """The sample slider. It starts at the newest sample and then stays where it is: a
+    newer sample arriving while someone listens must not swap the player's sound under them
+    (that stopped and rewound the playback, issue 17 item 7). A button offers the newest.
 
-    A keyed widget keeps its own value and ignores `value=`, so following means writing the
-    newest iteration into its state before drawing it."""
-    key, last = f"train_sample_it_{name}", f"train_sample_last_{name}"
-    picked = st.session_state.get(key)
-    if picked not in its or picked == st.session_state.get(last):  # none, or the newest
+    A keyed widget keeps its own value and ignores `value=`; the button writes the newest
+    iteration into its state before the slider is drawn again."""
+    key = f"train_sample_it_{name}"
+    if st.session_state.get(key) not in its:  # the first visit, or a sample that went
         st.session_state[key] = its[-1]
-    st.session_state[last] = its[-1]
+    # Always a container here, empty or not: an element that came and went would move the
+    # player to another place in the page, and the browser would draw a new one (silent).
+    notice = st.container()
+    if st.session_state[key] != its[-1]:
+        notice.button(
+            f"🆕 A newer sample is ready (iteration {its[-1]}): show it",
+            key=f"train_sample_newest_{name}",
+            on_click=lambda: st.session_state.update({key: its[-1]}),
+            help="The sample shown stays put while you listen; this switches to the newest.",
+        )
     if len(its) == 1:
         st.caption(f"Iteration {its[0]} (more samples follow as training goes on).")
         return its[0]

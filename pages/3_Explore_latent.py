@@ -1,4 +1,4 @@
-"""Explore latent: walk between harmonizations of one melody.
+"""Explore variations (the latent space): walk between harmonizations of one melody.
 
 Every seed is a point in the model's latent space (one latent row per bar). This page
 interpolates between two seeds, wanders in a random direction, re-rolls a single bar and
@@ -173,15 +173,16 @@ def scene() -> Scene | None:
     )
     with s4:
         choice = app.model_picker("e_model")
-    with st.expander("Sound and adventure"):
+    with st.expander("Sound, and how adventurous"):
         a1, a2 = st.columns(2)
         truncation = a1.slider(
-            "Adventure (truncation)",
+            "How adventurous",
             0.2,
             1.5,
             step=0.05,
             key="e_trunc",
-            help="Scales every latent: lower is safer and more typical, higher more adventurous.",
+            help="Lower is safer and more typical, higher bolder and less tidy. (Technically: "
+            "the truncation, a scale on every latent vector.)",
         )
         tempo = a2.slider(
             "Tempo",
@@ -241,12 +242,23 @@ def show_path(sc: Scene, s: dict, name: str):
 
 
 def interpolate_tab(sc: Scene):
-    st.markdown("Slide smoothly from the harmonization of seed A to that of seed B.")
+    st.markdown(
+        "**Blend two variations:** go step by step from variation A to variation B and hear "
+        "one turn into the other."
+    )
     c = st.columns(4, vertical_alignment="bottom")
-    a = c[0].number_input("Seed A", 0, MAX_SEED, key="e_a", help="Where the path starts.")
-    b = c[1].number_input("Seed B", 0, MAX_SEED, key="e_b", help="Where the path ends.")
+    a = c[0].number_input(
+        "Variation A", 0, MAX_SEED, key="e_a", help="Where the path starts (its seed)."
+    )
+    b = c[1].number_input("Variation B", 0, MAX_SEED, key="e_b", help="Where it ends (its seed).")
     n = c[2].slider("Steps", 3, 12, key="e_n", help="How many harmonizations along the path.")
-    if c[3].button("Interpolate", type="primary", key="e_int_go", help="Make the path."):
+    if c[3].button(
+        "Blend",
+        type="primary",
+        key="e_int_go",
+        help="Make the path. (Technically: a spherical interpolation between the two "
+        "variations' latent vectors.)",
+    ):
         zs = interpolation(sc.latent(a), sc.latent(b), n)  # each step a typical latent
         with st.spinner(f"Harmonizing {n} steps…"):
             frames = sc.render(zs)
@@ -261,11 +273,21 @@ def interpolate_tab(sc: Scene):
 
 
 def walk_tab(sc: Scene):
-    st.markdown("Start at a seed and take equal steps in one random direction.")
+    st.markdown(
+        "**Wander:** start at a variation and drift away from it in equal steps, in one "
+        "random direction."
+    )
     c = st.columns(5, vertical_alignment="bottom")
-    start = c[0].number_input("Start seed", 0, MAX_SEED, key="e_w_seed", help="Where to start.")
+    start = c[0].number_input(
+        "Start variation", 0, MAX_SEED, key="e_w_seed", help="Where to start (its seed)."
+    )
     way = c[1].number_input(
-        "Direction seed", 0, MAX_SEED, key="e_w_dir", help="Each number is another direction."
+        "Direction",
+        0,
+        MAX_SEED,
+        key="e_w_dir",
+        help="Each number is another direction (the seed of a random direction in the "
+        "latent space).",
     )
     size = c[2].slider(
         "Step size", 0.05, 0.5, step=0.05, key="e_w_size", help="How far each step goes."
@@ -293,9 +315,13 @@ def reroll_tab(sc: Scene):
     )
     c = st.columns(3, vertical_alignment="bottom")
     seed = c[0].number_input(
-        "Start seed", 0, MAX_SEED, key="e_r_seed", help="The harmonization you start from."
+        "Start variation",
+        0,
+        MAX_SEED,
+        key="e_r_seed",
+        help="The harmonization you start from (its seed).",
     )
-    if c[1].button("Start from this seed", key="e_r_start", help="Forget the re-rolls."):
+    if c[1].button("Start from this variation", key="e_r_start", help="Forget the re-rolls."):
         st.session_state.pop("e_bar", None)
     s = sc.stored("e_bar")
     if s is None or s["seed"] != seed:
@@ -308,7 +334,7 @@ def reroll_tab(sc: Scene):
         if bar_cols[b % len(bar_cols)].button(
             f"🎲 Re-roll bar {b + 1}",
             key=f"e_roll_{b}",
-            help=f"A new random latent for bar {b + 1} only.",
+            help=f"A new variation of bar {b + 1} only (a new random latent for that bar).",
             width="stretch",
         ):
             new_seed = random.randrange(1_000_000)
@@ -334,15 +360,17 @@ def reroll_tab(sc: Scene):
 
 
 def gallery_tab(sc: Scene):
-    st.markdown("The same melody, harmonized with several seeds side by side.")
+    st.markdown("The same melody, harmonized several ways side by side.")
     c = st.columns(3, vertical_alignment="bottom")
-    first = c[0].number_input("First seed", 0, MAX_SEED, key="e_g_seed", help="Seeds count up.")
+    first = c[0].number_input(
+        "First variation", 0, MAX_SEED, key="e_g_seed", help="The numbers (seeds) count up."
+    )
     n = c[1].slider("How many", 2, 12, step=2, key="e_g_n", help="Number of variations.")
     c[2].button(
-        "🎲 Random first seed",
+        "🎲 Random first variation",
         key="e_g_rand",
         on_click=lambda: st.session_state.update(e_g_seed=random.randrange(1_000_000)),
-        help="Pick a random first seed.",
+        help="Pick a random first variation number (seed).",
     )
     if st.button("Make variations", type="primary", key="e_g_go", help="Harmonize them all."):
         seeds = list(range(int(first), int(first) + n))
@@ -397,10 +425,13 @@ def favourites_tab():
 
 
 def page():
-    st.title("🧭 Explore the latent space")
+    st.title("🧭 Explore variations")
     st.caption(
-        "A seed picks a point in the model's latent space, and every point is a different "
-        "harmonization of the same melody. Move between points and listen to what changes."
+        "Every variation number gives another harmonization of the same melody. Blend two, "
+        "wander away from one, change one bar, or lay several side by side, and listen to "
+        "what changes.",
+        help="Technically: each number is the seed of a point in the model's latent space "
+        "(one random vector per bar); this page moves between such points.",
     )
     sc = scene()
     if sc is None:
@@ -415,7 +446,7 @@ def page():
             favourites_tab()
 
 
-st.set_page_config(page_title="Explore latent · BachGAN", page_icon="🧭", layout="wide")
+st.set_page_config(page_title="Explore variations · BachGAN", page_icon="🧭", layout="wide")
 app.menu()
 app.restore(KEPT)
 for k, v in DEFAULTS.items():

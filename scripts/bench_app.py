@@ -85,7 +85,7 @@ def main() -> None:
             page.goto(url)
             page.get_by_role("button", name="Harmonize a tune now").wait_for()
             out["home_usable_s"] = round(time.perf_counter() - t0, 2)
-            page.get_by_test_id("stSidebar").get_by_text("Harmonize", exact=True).click()
+            page.get_by_test_id("stTopNavLink").filter(has_text="Harmonize").click()  # the menu
             page.get_by_role("heading", name="Harmonize a melody").wait_for()
             clicks = []
             for i in range(args.clicks):
@@ -94,14 +94,14 @@ def main() -> None:
                     choose(page, tune)
                     button = page.get_by_role("button", name="Harmonize", exact=True)
                 else:  # once a result shows, a new tune harmonizes by itself: let it settle,
-                    # then time a click on "New variation" (a new seed for the same tune)
+                    # then time a click on "Another variation" (a new seed, same tune)
                     old = page.evaluate(AUDIO_SRC)
                     choose(page, tune)
                     if i >= len(TUNES):  # the same tune as before: nothing reruns
                         old = None
                     page.wait_for_function(NEW_PLAYER, arg=old)
                     time.sleep(1.0)
-                    button = page.get_by_role("button", name="New variation")
+                    button = page.get_by_role("button", name="🎲 Another variation", exact=True)
                 old = page.evaluate(AUDIO_SRC)
                 t = time.perf_counter()
                 button.click()

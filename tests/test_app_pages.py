@@ -17,6 +17,7 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from bachgan import plots  # noqa: E402
+from bachgan.describe import METRIC_WORDS  # noqa: E402
 from bachgan.metrics import HEADLINE  # noqa: E402
 from bachgan.sampling import SHIPPED_DIR  # noqa: E402
 from bachgan.voices import Voices  # noqa: E402
@@ -43,8 +44,10 @@ def test_home_renders_model_and_picture():
     table = at.table[0].value.set_index("metric")
     evaluation = json.loads((SHIPPED_DIR / "evaluation.json").read_text())["rows"]
     for key, label in HEADLINE:  # the shipped model's own evaluation, beside Bach's
+        label = METRIC_WORDS[key]  # in plain words; the technical name in the caption
         assert table.loc[label, "this model"] == plots._fmt(evaluation["model/all"][key])
         assert table.loc[label, "Bach"] == plots._fmt(evaluation["bach/soprano"][key])
+    assert any("chord-tone rate (sonorities of 3+ voices" in c.value for c in at.caption)
 
 
 def test_home_one_click_lands_on_a_harmonized_result():
@@ -175,12 +178,12 @@ def test_new_variation_changes_the_seed_and_keeps_a_result():
     at.button(key="h_go").click().run()
     before = at.number_input(key="h_seed").value
     first = at.session_state["h_result"]["result"].voices
-    next(b for b in at.button if "New variation" in b.label).click().run()
+    next(b for b in at.button if "Another variation" in b.label).click().run()
     no_exception(at)
     seed = at.number_input(key="h_seed").value
     assert seed != before and at.get("audio")
     assert at.session_state["h_result"]["key"][3] == seed  # the result is the new seed's
-    assert f"seed {seed})" in at.subheader[0].value
+    assert f"variation {seed})" in at.subheader[0].value
     assert at.session_state["h_result"]["result"].voices != first
 
 
@@ -360,7 +363,7 @@ def test_harmonize_another_voice():
     melody = at.session_state["h_melody"]["melody"]
     assert result.voice == 3 and at.session_state["h_melody"]["voice"] == 3
     assert np.array_equal(result.voices.pitches[:, 3], melody.pitches[:, 0])  # in the bass
-    assert "seed 0" in at.subheader[0].value
+    assert "variation 0" in at.subheader[0].value
 
 
 def test_explore_renders_and_interpolates():
@@ -645,3 +648,28 @@ def test_typed_fermatas_are_the_phrase_ends_of_the_harmony():
     no_exception(at)
     ends = at.session_state["h_result"]["result"].context.phrase_ends
     assert ends.tolist() == [False] * 16 + [True] * 8 + [False] * 24 + [True] * 16
+
+
+def test_a_result_is_described_in_musical_words_and_the_numbers_wait_in_an_expander():
+    """Issue 17, item 3: key, cadences, ranges and what changed, in words; the tables and
+    the clean-up's figures behind 'Statistics for the curious'."""
+    at = app("pages/1_Harmonize.py").run()
+    at.selectbox(key="h_tune").select("Old Hundredth").run()
+    at.button(key="h_go").click().run()
+    no_exception(at)
+    words = "\n".join(m.value for m in at.markdown)
+    assert "Key: G major." in words
+    assert "phrases close at bar" in words and "cadence" in words
+    assert "Ranges: soprano" in words and "(your melody)" in words
+    assert "previous variation" not in words  # nothing to compare with yet
+    stats = next(e for e in at.expander if e.label.startswith("📊 Statistics for the curious"))
+    assert stats.table and any(c.value.startswith("Clean-up:") for c in stats.caption)
+    assert not any("Tidied up" in c.value for c in at.caption)
+    labels = [s.label for s in at.slider] + [n.label for n in at.number_input]
+    assert "How adventurous" in labels and "Variation number" in labels
+    assert not any("truncation" in label.lower() for label in labels)  # only in the help
+
+    next(b for b in at.button if "Another variation" in b.label).click().run()
+    no_exception(at)
+    words = "\n".join(m.value for m in at.markdown)
+    assert "Against the previous variation" in words, words

@@ -133,27 +133,76 @@ def test_populated_runs_folder(env):
     assert until.min == 11 and until.value == 20  # more than it has: twice, by default
 
 
-def test_sample_slider_follows_new_samples_unless_an_older_one_was_picked(env):
+def test_a_new_sample_does_not_replace_the_one_being_listened_to(env):
+    """Issue 17, item 7: the slider followed each new sample, which swapped the player's
+    sound and stopped and rewound it mid-listen. Now the sample shown stays (its player is
+    sent again unchanged) and a button offers the newest."""
     d = fake_run(env, "live", "finished")
     samples = d / "samples"
 
     def new_sample(it: int) -> None:  # as the trainer saves one while the page is open
         (samples / f"iter-{it:06d}.npz").write_bytes((samples / "iter-000005.npz").read_bytes())
 
+    def newest_button():
+        return [b for b in at.button if b.key == "train_sample_newest_live"]
+
     at = page().run()
     slider = lambda: at.select_slider(key="train_sample_it_live")  # noqa: E731
-    assert slider().value == 10
+    assert slider().value == 10 and not newest_button()  # the newest, at first
+    player = at.get("audio")[0].proto.SerializeToString()
     new_sample(15)
     at.run()
+    assert slider().value == 10 and "Iteration 10" in json.dumps(chart(at, "train_sample_roll"))
+    assert at.get("audio")[0].proto.SerializeToString() == player  # the same sound, untouched
+    assert "iteration 15" in newest_button()[0].label
+    newest_button()[0].click().run()
     assert slider().value == 15 and "Iteration 15" in json.dumps(chart(at, "train_sample_roll"))
+    assert not newest_button() and not at.exception
     slider().set_value(5).run()
     new_sample(20)
     at.run()
-    assert slider().value == 5  # the listener's choice stays
-    slider().set_value(20).run()
-    new_sample(25)
-    at.run()
-    assert slider().value == 25 and not at.exception  # back on the newest: it follows again
+    assert slider().value == 5 and "iteration 20" in newest_button()[0].label
+
+
+def test_training_is_told_in_words_with_the_raw_log_behind_an_expander(env):
+    """Issue 17, item 3: what the critic and the generator do, whether it is getting
+    better; the plain chart titles; the Keras log only in an expander."""
+    fake_run(env, "done", "finished")
+    at = page().run()
+    words = texts(at.markdown)
+    assert "the **critic** listens to excerpts of Bach's chorales" in words
+    assert "Too early to say" in words  # ten iterations only
+    assert "musical checks are within Bach-like targets" in words
+    titles = [a["text"] for a in chart(at, "train_losses")["layout"]["annotations"]]
+    assert "Gap: Bach vs generator (Wasserstein)" in titles and "Critic loss" not in titles
+    music = [a["text"] for a in chart(at, "train_music")["layout"]["annotations"]]
+    assert "Notes in the key" in music and not any("Krumhansl" in t for t in music)
+    log = next(e for e in at.expander if "raw log" in e.label)
+    assert "Epoch 10/10" in texts(log.code)
+
+
+def test_the_gap_trend_says_shrinking_growing_or_steady():
+    rows = lambda gaps: [{"iteration": 10 * i, "wasserstein": g} for i, g in enumerate(gaps)]  # noqa: E731
+    falling = train_view.gap_trend(rows(np.linspace(8, 4, 100)))
+    assert "has shrunk by" in falling and "getting closer to Bach" in falling
+    assert "over the last 390 iterations" in falling.lower()
+    assert "has grown by" in train_view.gap_trend(rows(np.linspace(4, 8, 100)))
+    assert "held steady" in train_view.gap_trend(rows(np.full(100, 6.0)))
+    assert "Too early" in train_view.gap_trend(rows([6.0] * 5))
+
+
+def test_music_progress_counts_the_checks_within_target():
+    rows = [
+        {"iteration": 50, "music/chord_tone_rate": 0.5, "music/voice_crossing": 0.2},
+        {"iteration": 60, "wasserstein": 1.0},
+        {"iteration": 100, "music/chord_tone_rate": 0.9, "music/voice_crossing": 0.2},
+    ]
+    text = train_view.music_progress(rows)
+    assert text == (
+        "At iteration 100, 1 of 2 musical checks are within Bach-like targets (0 at "
+        "iteration 50); still off: voices crossing each other."
+    ), text
+    assert train_view.music_progress(rows[1:2]) is None
 
 
 def test_link_selects_a_failed_run_and_shows_why(env):
@@ -407,14 +456,15 @@ def test_bfloat16_help_gives_the_benchmarked_speed_ups(tmp_path, monkeypatch):
     result = {"train_preset": "mid", "train_iteration_s": 1.0, "train_iteration_bf16_s": 0.7}
     result["machine"] = {"cores": 2}
     (tmp_path / "benchmarks" / "mid.json").write_text(json.dumps(result))
-    assert "Measured on the project's 2-core CPU: 1.4x as fast at mid (benchmarks/)." in (
+    assert "Measured on the project's 2-core CPU: 1.4x as fast at mid." in (
         train_view.bfloat16_help()
     )
 
 
 def test_preset_help_gives_the_benchmarked_speed():
     seed = json.loads((runs.PROJECT_ROOT / "benchmarks" / "seed.json").read_text())
-    assert f"took {seed['train_iteration_s']:.2g} s " in train_view.preset_help("seed")
+    assert f"took {seed['train_iteration_s']:.2g} s;" in train_view.preset_help("seed")
+    assert "benchmarks/" not in train_view.preset_help("seed")  # no file names for people
     assert "took" not in train_view.preset_help("tiny")  # never benchmarked: no figure
 
 
