@@ -245,8 +245,6 @@ def test_the_phone_menu_closes_when_a_page_is_tapped(server, browser):
 
 
 @pytest.mark.skip(reason="times out waiting for the step player on main; to fix next stop")
-    reason="times out waiting for the step player on main after the merge (passed on its branch); to fix next stop"
-)
 def test_explore_favourite_origin_re_roll_count_and_step_player(server, page):
     """Issue 17, item 6 in a browser: a step of A -> B plays on its own beside the whole
     path, a kept step says how it was made, and one re-roll reads '1 re-roll'."""
